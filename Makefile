@@ -1,0 +1,31 @@
+# knowbound: `make demo` and `make test` each bootstrap .venv on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# The CPU wheel here; on a GPU machine the same pin installs the CUDA build.
+TORCH_PIN ?= torch==2.13.0
+PYTEST_ARGS ?= -m "not slow"
+
+.PHONY: venv test test-all demo bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_PIN)"
+	$(PY) -m pip install --quiet -e ".[all,dev]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-all: $(STAMP)
+	$(PY) -m pytest
+
+demo: $(STAMP)
+	$(PY) -m knowbound demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache build dist src/*.egg-info

@@ -1,0 +1,3 @@
+from knowbound.cli import main
+
+raise SystemExit(main())

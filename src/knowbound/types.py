@@ -1,0 +1,166 @@
+"""The few records every stage shares.
+
+They are frozen dataclasses with ``to_dict`` / ``from_dict`` so that each one is exactly one
+JSON Lines row in the run directory (see DESIGN.md). Everything else passes these around.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal, Mapping
+
+Label = Literal["correct", "wrong", "idk"]
+LABELS: tuple[str, ...] = ("correct", "wrong", "idk")
+FinishReason = Literal["stop", "length", "error"]
+QuestionKind = Literal["open", "choice"]
+
+# SliCK categories of Gekhman et al. (2024), "Does Fine-Tuning LLMs on New Knowledge Encourage
+# Hallucinations?", most known first.
+CATEGORIES: tuple[str, ...] = ("HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown")
+
+
+def _from_known_fields(cls, row: Mapping[str, Any]):
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in row.items() if k in names})
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question with its gold answers (aliases); ``kind='choice'`` adds options and an index."""
+
+    id: str
+    question: str
+    answers: tuple[str, ...] = ()
+    kind: QuestionKind = "open"
+    choices: tuple[str, ...] = ()
+    answer_index: int | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "question": self.question,
+            "answers": list(self.answers),
+            "kind": self.kind,
+            "choices": list(self.choices),
+            "answer_index": self.answer_index,
+            "meta": dict(self.meta),
+        }
+
+    @classmethod
+    def from_dict(cls, row: Mapping[str, Any]) -> "Question":
+        return cls(
+            id=str(row["id"]),
+            question=row["question"],
+            answers=tuple(row.get("answers") or ()),
+            kind=row.get("kind", "open"),
+            choices=tuple(row.get("choices") or ()),
+            answer_index=row.get("answer_index"),
+            meta=dict(row.get("meta") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How to generate: ``n`` completions per prompt; ``temperature=0`` means greedy."""
+
+    n: int = 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_new_tokens: int = 64
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["stop"] = list(self.stop)
+        return d
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One generated answer. A failed request is ``finish_reason='error'`` with ``error`` set and
+    empty ``text``; it is never graded as an answer."""
+
+    text: str
+    finish_reason: FinishReason = "stop"
+    logprob: float | None = None
+    error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.finish_reason == "error"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One row of ``samples/<set>.jsonl``: a completion for (question id, sample index).
+
+    Index 0 is the greedy answer (``greedy=True``); sampled answers are 1..M.
+    """
+
+    question_id: str
+    sample_index: int
+    text: str
+    finish_reason: FinishReason = "stop"
+    greedy: bool = False
+    temperature: float = 0.0
+    seed: int | None = None
+    logprob: float | None = None
+    error: str | None = None
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.question_id, self.sample_index)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, row: Mapping[str, Any]) -> "Sample":
+        return _from_known_fields(cls, row)
+
+
+@dataclass(frozen=True)
+class Grade:
+    """The verdict on one answer.
+
+    ``label`` is what the honesty metrics use (idk wins over correct); ``correct`` is the paper's
+    loose correctness (a gold alias matched, also inside a hedge or a refusal), used for accuracy.
+    """
+
+    label: Label
+    correct: bool
+    refusal: bool
+    confidence: float | None = None
+    extracted: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class KnowledgeEstimate:
+    """One row of ``knowledge.jsonl``: what the probe says the model knows about a question."""
+
+    question_id: str
+    greedy_correct: bool | None
+    n_correct: int
+    n_samples: int
+    expected_accuracy: float
+    category: str
+    agreement: float | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["meta"] = dict(self.meta)
+        return d
+
+    @classmethod
+    def from_dict(cls, row: Mapping[str, Any]) -> "KnowledgeEstimate":
+        return _from_known_fields(cls, row)
