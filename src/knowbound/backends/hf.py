@@ -1,0 +1,364 @@
+"""The ``hf`` backend: any transformers causal LM, batched, with its own small sampling loop.
+
+Why a loop of our own rather than ``model.generate``: the probe samples thousands of questions
+M times, and three things matter that ``generate`` does not give together —
+
+* each prompt is prefilled once and its KV cache copied to its ``n`` sample rows;
+* every row draws its randomness from its own stream, seeded from (seed, prompt, sample index)
+  (``base.row_seed``), so a completion does not depend on its batch mates, on the batch size, or
+  on which batches a resumed run skipped — and global RNG state is never touched;
+* the per-step work is a few tensor ops on the whole batch (no per-row Python), and the loop
+  ends as soon as every row has finished.
+
+Prompts are left-padded and sorted by length; position ids come from the attention mask exactly
+as in ``generate``, so greedy output equals ``model.generate(do_sample=False)``. On out-of-memory
+a batch is halved and retried; a single row that still does not fit becomes an error completion.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Sequence
+
+import torch
+
+from knowbound.backends.base import check_params, cut_at_stop, error_completions, row_seed
+from knowbound.errors import KnowboundError
+from knowbound.types import Completion, SamplingParams
+
+# Sequences per forward pass. A 1-3M parameter model on CPU runs fastest with about 1,000 rows.
+DEFAULT_MAX_BATCH_SIZE = 1024
+# With stop strings, active rows are decoded every this many steps to end them early. The text is
+# always cut exactly afterwards, so this only trades Python work against wasted steps.
+STOP_CHECK_EVERY = 4
+# logprobs_of materialises [rows, length, vocab] logits; keep one batch below this many floats.
+LOGIT_BUDGET = 2**27
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """The given device, else cuda, then mps, then cpu."""
+    if device and device != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = None) -> torch.dtype:
+    """The given dtype, else bf16 on a cuda device that supports it, fp32 elsewhere."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype and dtype != "auto":
+        return getattr(torch, dtype)
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+class HFBackend:
+    """A transformers causal LM as a backend (``get_backend("hf", model=PATH_OR_NAME, ...)``).
+
+    ``model`` is a Hub name or local path (or an already loaded model, then pass ``tokenizer`` as an
+    object too); ``adapter`` a PEFT adapter path merged into the weights; ``prompt_format='chat'``
+    wraps each prompt as a user message with the tokenizer's chat template when it has one.
+    """
+
+    name = "hf"
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        tokenizer: Any = None,
+        adapter: str | None = None,
+        prompt_format: str = "chat",
+        device: str | None = None,
+        dtype: str | torch.dtype | None = None,
+        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+    ):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if prompt_format not in ("chat", "plain"):
+            raise KnowboundError(f"prompt_format must be 'chat' or 'plain', got '{prompt_format}'")
+        if max_batch_size < 1:
+            raise KnowboundError(f"max_batch_size must be at least 1, got {max_batch_size}")
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(self.device, dtype)
+        if isinstance(model, str):
+            self.model_name = model
+            try:
+                model = AutoModelForCausalLM.from_pretrained(model, dtype=self.dtype)
+            except OSError as exc:
+                raise KnowboundError(f"cannot load model '{model}': {exc}") from exc
+        else:
+            self.model_name = getattr(model, "name_or_path", type(model).__name__)
+        if adapter:
+            from knowbound.errors import require
+
+            peft = require("peft", "train")
+            # Merged once here, so sampling runs at the base model's speed.
+            model = peft.PeftModel.from_pretrained(model, adapter).merge_and_unload()
+        self.model = model.to(self.device).eval()
+        if tokenizer is None or isinstance(tokenizer, str):
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer or self.model_name)
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.tokenizer = tokenizer
+        self.chat = prompt_format == "chat" and bool(getattr(tokenizer, "chat_template", None))
+        self.max_batch_size = max_batch_size
+        self._static_cache = True  # turned off for models whose cache cannot be preallocated
+        eos = {tokenizer.eos_token_id}
+        gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+        eos.update(gen_eos if isinstance(gen_eos, (list, tuple)) else [gen_eos])
+        self.eos_ids = torch.tensor(sorted(e for e in eos if e is not None), device=self.device)
+
+    # -- prompts ---------------------------------------------------------------------------------
+
+    def format_prompt(self, prompt: str) -> str:
+        """The text the model sees: the chat template around a user message, or the prompt itself."""
+        if not self.chat:
+            return prompt
+        messages = [{"role": "user", "content": prompt}]
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def encode_prompts(self, prompts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each formatted prompt (the chat template brings its own special tokens)."""
+        texts = [self.format_prompt(p) for p in prompts]
+        return self.tokenizer(texts, add_special_tokens=not self.chat)["input_ids"]
+
+    def _left_pad(self, seqs: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for r, s in enumerate(seqs):
+            if s:
+                ids[r, width - len(s):] = torch.tensor(s, dtype=torch.long)
+                mask[r, width - len(s):] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    # -- generation ------------------------------------------------------------------------------
+
+    def generate(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
+        """``params.n`` completions per prompt; see the module docstring for batching and seeds."""
+        check_params(params)
+        if not prompts:
+            return []
+        encoded = self.encode_prompts(prompts)
+        # No seed: fresh entropy from the OS, still without touching torch's global generator.
+        seed = params.seed if params.seed is not None else random.SystemRandom().getrandbits(63)
+        # One row per (prompt, sample); rows of a prompt stay adjacent so it is prefilled once.
+        order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+        rows = [(i, j) for i in order for j in range(params.n)]
+        out: list[list[Completion | None]] = [[None] * params.n for _ in prompts]
+        for start in range(0, len(rows), self.max_batch_size):
+            chunk = rows[start:start + self.max_batch_size]
+            for (i, j), completion in zip(chunk, self._run_halving(chunk, prompts, encoded, params, seed)):
+                out[i][j] = completion
+        return out  # type: ignore[return-value]
+
+    def _run_halving(self, rows, prompts, encoded, params, seed) -> list[Completion]:
+        try:
+            return self._run_rows(rows, prompts, encoded, params, seed)
+        except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled here
+            if not _is_oom(exc):
+                raise
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            if len(rows) == 1:
+                return error_completions(f"out of memory: {exc}".splitlines()[0], 1)
+            half = len(rows) // 2
+            return (self._run_halving(rows[:half], prompts, encoded, params, seed)
+                    + self._run_halving(rows[half:], prompts, encoded, params, seed))
+
+    def _uniforms(self, rows, prompts, params, seed) -> torch.Tensor:
+        """One uniform number per (row, step), from the row's own generator."""
+        draws = []
+        for i, j in rows:
+            g = torch.Generator()
+            g.manual_seed(row_seed(seed, prompts[i], j))
+            draws.append(torch.rand(params.max_new_tokens, generator=g))
+        return torch.stack(draws).to(self.device)
+
+    def _new_cache(self, max_len: int):
+        """A preallocated KV cache: decoding then writes in place instead of concatenating the
+        whole cache every step. ``None`` (the model's own dynamic cache) where unsupported."""
+        if not self._static_cache:
+            return None
+        from transformers import StaticCache
+
+        try:
+            return StaticCache(config=self.model.config, max_cache_len=max_len)
+        except Exception:  # noqa: BLE001 - any model the static cache cannot describe
+            self._static_cache = False
+            return None
+
+    def _prefill(self, ids, mask, positions, total):
+        """Run the prompts once; returns (cache, last logits, whether the cache is static)."""
+        cache = self._new_cache(total)
+        if cache is not None:
+            full = torch.zeros((ids.shape[0], total), dtype=mask.dtype, device=self.device)
+            full[:, : ids.shape[1]] = mask
+            try:
+                out = self.model(input_ids=ids, attention_mask=full, position_ids=positions,
+                                 past_key_values=cache, use_cache=True, logits_to_keep=1)
+                return out.past_key_values, out.logits[:, -1, :], True
+            except Exception as exc:  # noqa: BLE001 - fall back to the dynamic cache below
+                if _is_oom(exc):
+                    raise
+                self._static_cache = False
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                         use_cache=True, logits_to_keep=1)
+        return out.past_key_values, out.logits[:, -1, :], False
+
+    @torch.inference_mode()
+    def _run_rows(self, rows, prompts, encoded, params, seed) -> list[Completion]:
+        unique = list(dict.fromkeys(i for i, _ in rows))
+        slot = {i: u for u, i in enumerate(unique)}
+        ids, mask = self._left_pad([encoded[i] for i in unique])
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        width, steps, batch = ids.shape[1], params.max_new_tokens, len(rows)
+        cache, logits, static = self._prefill(ids, mask, positions, width + steps)
+        expand = torch.tensor([slot[i] for i, _ in rows], device=self.device)
+        if len(rows) != len(unique):
+            cache.reorder_cache(expand)  # index_select: copies each prompt's cache to its rows
+            logits = logits[expand]
+        full_mask = torch.zeros((batch, width + steps), dtype=mask.dtype, device=self.device)
+        full_mask[:, :width] = mask[expand]
+        next_pos = positions[expand, -1] + 1
+        uniforms = None if params.greedy else self._uniforms(rows, prompts, params, seed)
+
+        tokens = torch.full((batch, steps), self.tokenizer.pad_token_id, dtype=torch.long, device=self.device)
+        logps = torch.zeros((batch, steps), dtype=torch.float32, device=self.device)
+        done = torch.zeros(batch, dtype=torch.bool, device=self.device)
+        hit_eos = torch.zeros(batch, dtype=torch.bool, device=self.device)
+        n_gen = torch.zeros(batch, dtype=torch.long, device=self.device)  # tokens incl. the end token
+        for t in range(steps):
+            scores = logits.float()
+            tok = self._choose(scores, None if uniforms is None else uniforms[:, t], params)
+            lp = scores.gather(1, tok[:, None]).squeeze(1) - scores.logsumexp(-1)
+            tokens[:, t] = tok.masked_fill(done, self.tokenizer.pad_token_id)
+            logps[:, t] = lp.masked_fill(done, 0.0)
+            n_gen += (~done).long()
+            eos_now = torch.isin(tok, self.eos_ids) & ~done
+            hit_eos |= eos_now
+            done |= eos_now
+            if params.stop and (t + 1) % STOP_CHECK_EVERY == 0:
+                done |= self._stopped(tokens[:, : t + 1], n_gen, done, params.stop)
+            if t + 1 == steps or bool(done.all()):
+                break
+            full_mask[:, width + t] = 1
+            step_mask = full_mask if static else full_mask[:, : width + t + 1]
+            out = self.model(input_ids=tok[:, None], attention_mask=step_mask,
+                             position_ids=next_pos[:, None], past_key_values=cache, use_cache=True)
+            logits = out.logits[:, -1, :]
+            next_pos = next_pos + 1
+        return self._finish(tokens.cpu(), logps.cpu(), n_gen.cpu(), hit_eos.cpu(), params)
+
+    @staticmethod
+    def _choose(scores: torch.Tensor, u: torch.Tensor | None, params: SamplingParams) -> torch.Tensor:
+        """Next token per row: argmax, or inverse-CDF sampling with the row's uniform ``u``."""
+        if u is None:
+            return scores.argmax(-1)
+        logits = scores / params.temperature
+        if params.top_p < 1.0:
+            logits, index = logits.sort(-1, descending=True)
+            probs = logits.softmax(-1)
+            # Keep the smallest head of the sorted distribution whose mass reaches top_p.
+            probs = probs.masked_fill(probs.cumsum(-1) - probs >= params.top_p, 0.0)
+        else:
+            index, probs = None, logits.softmax(-1)
+        cdf = probs.cumsum(-1)
+        pick = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None], right=True)
+        pick = pick.clamp(max=cdf.shape[-1] - 1)
+        return (pick if index is None else index.gather(1, pick)).squeeze(1)
+
+    def _stopped(self, tokens, n_gen, done, stop: tuple[str, ...]) -> torch.Tensor:
+        """Rows (not yet done) whose text so far contains a stop string."""
+        active = (~done).nonzero().squeeze(1).tolist()
+        lengths = n_gen.tolist()
+        seqs = [row[: lengths[r]] for r, row in zip(active, tokens[active].tolist())]
+        texts = self.tokenizer.batch_decode(seqs, skip_special_tokens=True)
+        hit = [False] * len(done)
+        for r, text in zip(active, texts):
+            hit[r] = cut_at_stop(text, stop)[1]
+        return torch.tensor(hit, device=done.device)
+
+    def _finish(self, tokens, logps, n_gen, hit_eos, params: SamplingParams) -> list[Completion]:
+        lengths, ended = n_gen.tolist(), hit_eos.tolist()
+        # The answer is what came before the end token (which is counted in n_gen when hit).
+        seqs = [row[: lengths[r] - int(ended[r])] for r, row in enumerate(tokens.tolist())]
+        texts = self.tokenizer.batch_decode(seqs, skip_special_tokens=True)
+        result = []
+        for r, text in enumerate(texts):
+            n_tokens = lengths[r]  # the log-prob includes the end token when there is one
+            text, stopped = cut_at_stop(text, params.stop)
+            if stopped:
+                n_tokens = self._tokens_to_stop(seqs[r], params.stop)
+            reason = "stop" if stopped or ended[r] else "length"
+            result.append(Completion(text=text, finish_reason=reason, logprob=float(logps[r, :n_tokens].sum())))
+        return result
+
+    def _tokens_to_stop(self, seq: list[int], stop: tuple[str, ...]) -> int:
+        """How many tokens it took for a stop string to appear (the log-prob covers those)."""
+        for k in range(1, len(seq) + 1):
+            if cut_at_stop(self.tokenizer.decode(seq[:k], skip_special_tokens=True), stop)[1]:
+                return k
+        return len(seq)
+
+    # -- scoring ---------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def logprobs_of(self, prompts: list[str], continuations: list[list[str]]) -> list[list[float]]:
+        """Sum log-prob of each continuation after its chat-formatted prompt, batched."""
+        if len(prompts) != len(continuations):
+            raise KnowboundError("logprobs_of needs one list of continuations per prompt")
+        contexts = self.encode_prompts(prompts)
+        items = []  # (prompt index, continuation index, context ids, continuation ids)
+        for i, conts in enumerate(continuations):
+            text = self.format_prompt(prompts[i])
+            for c, cont in enumerate(conts):
+                items.append((i, c, contexts[i], self._continuation_ids(text, contexts[i], cont)))
+        vocab = self.model.get_output_embeddings().weight.shape[0]
+        items.sort(key=lambda it: len(it[2]) + len(it[3]))
+        out = [[0.0] * len(conts) for conts in continuations]
+        start = 0
+        while start < len(items):
+            # Grow the batch while its (sorted, so growing) padded logits stay within the budget.
+            size = 1
+            while start + size < len(items) and size < self.max_batch_size:
+                longest = len(items[start + size][2]) + len(items[start + size][3])
+                if (size + 1) * longest * vocab > LOGIT_BUDGET:
+                    break
+                size += 1
+            batch = items[start:start + size]
+            for (i, c, _, _), value in zip(batch, self._score_batch(batch)):
+                out[i][c] = value
+            start += size
+        return out
+
+    def _continuation_ids(self, text: str, context: list[int], continuation: str) -> list[int]:
+        # Encode context+continuation together where the split is clean (as lm-eval-harness does),
+        # so that merges across the boundary are scored the way the model would write them.
+        whole = self.tokenizer(text + continuation, add_special_tokens=not self.chat)["input_ids"]
+        if whole[: len(context)] == context:
+            return whole[len(context):]
+        return self.tokenizer(continuation, add_special_tokens=False)["input_ids"]
+
+    def _score_batch(self, batch) -> list[float]:
+        ids, mask = self._left_pad([ctx + cont for _, _, ctx, cont in batch])
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits.float()
+        logp = logits[:, :-1].log_softmax(-1).gather(2, ids[:, 1:, None]).squeeze(2)
+        values = []
+        for r, (_, _, _, cont) in enumerate(batch):
+            values.append(float(logp[r, logp.shape[1] - len(cont):].sum()) if cont else 0.0)
+        return values

@@ -1,0 +1,227 @@
+"""The hf backend on a tiny random Llama loaded with from_pretrained."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import pytest
+import torch
+
+from knowbound.backends import get_backend
+from knowbound.types import SamplingParams
+
+pytestmark = pytest.mark.model
+
+PROMPTS = [
+    "What is the capital of Norway?",
+    "Who wrote Hamlet?",
+    "Which river flows through Cairo? Answer the question if you know the answer to the question.",
+    "When did the war end?",
+]
+
+
+def reference_greedy(backend, prompt: str, max_new_tokens: int) -> str:
+    """What users write: one prompt, no padding, ``model.generate(do_sample=False)``."""
+    tok = backend.tokenizer
+    enc = tok(backend.format_prompt(prompt), return_tensors="pt", add_special_tokens=False)
+    out = backend.model.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
+                                 pad_token_id=tok.pad_token_id)
+    return tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def test_greedy_batch_equals_unbatched_model_generate(hf_backend):
+    out = hf_backend.generate(PROMPTS, SamplingParams(n=1, temperature=0.0, max_new_tokens=10))
+    assert [o[0].text for o in out] == [reference_greedy(hf_backend, p, 10) for p in PROMPTS]
+    assert all(o[0].finish_reason in ("length", "stop") and o[0].logprob < 0 for o in out)
+
+
+def test_chat_template_wraps_the_user_message(hf_backend):
+    assert hf_backend.format_prompt("Hi?") == "<|user|>Hi?<|assistant|>"
+
+
+def test_n_completions_per_prompt_and_seeded_reproducibility(hf_backend):
+    params = SamplingParams(n=5, temperature=1.0, max_new_tokens=8, seed=3)
+    first = hf_backend.generate(PROMPTS, params)
+    assert [len(o) for o in first] == [5] * len(PROMPTS)
+    assert hf_backend.generate(PROMPTS, params) == first
+    assert len({c.text for c in first[0]}) > 1  # samples differ from one another
+    other_seed = hf_backend.generate(PROMPTS, SamplingParams(n=5, temperature=1.0, max_new_tokens=8, seed=4))
+    assert other_seed != first
+
+
+def test_samples_do_not_depend_on_batch_mates_or_batch_size(hf_backend):
+    params = SamplingParams(n=4, temperature=1.0, max_new_tokens=8, seed=11)
+    alone = hf_backend.generate([PROMPTS[1]], params)[0]
+    crowded = hf_backend.generate([PROMPTS[2], PROMPTS[1], PROMPTS[0]], params)[1]
+    hf_backend.max_batch_size = 3  # rows of one prompt now spread over several forward passes
+    try:
+        split = hf_backend.generate([PROMPTS[0], PROMPTS[1]], params)[1]
+    finally:
+        hf_backend.max_batch_size = 1024
+    assert [c.text for c in alone] == [c.text for c in crowded] == [c.text for c in split]
+
+
+def test_sampling_follows_the_model_distribution(hf_backend):
+    prompt = PROMPTS[0]
+    tok = hf_backend.tokenizer
+    enc = tok(hf_backend.format_prompt(prompt), return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        probs = hf_backend.model(**enc).logits[0, -1].softmax(-1)
+    expected = Counter()
+    for token_id, p in enumerate(probs.tolist()):
+        expected[tok.decode([token_id], skip_special_tokens=True)] += p
+    n = 3000
+    out = hf_backend.generate([prompt], SamplingParams(n=n, temperature=1.0, max_new_tokens=1, seed=0))[0]
+    seen = Counter(c.text for c in out)
+    # Pearson's chi-square over texts expected at least 5 times (the rest pooled): a wrong
+    # sampler (e.g. greedy, or ignoring temperature) lands far above df + 5 standard deviations.
+    big = [t for t in expected if expected[t] * n >= 5]
+    observed = [seen[t] for t in big] + [n - sum(seen[t] for t in big)]
+    wanted = [expected[t] * n for t in big] + [n - sum(expected[t] * n for t in big)]
+    chi2 = sum((o - e) ** 2 / e for o, e in zip(observed, wanted) if e > 0)
+    df = len(big)
+    assert chi2 < df + 5 * math.sqrt(2 * df)
+    assert len(big) > 10  # the test distribution is not degenerate
+    # Each completion's log-prob is the model's log-prob of the token it drew.
+    ids_of = Counter(tok.decode([i], skip_special_tokens=True) for i in range(len(probs)))
+    c = next(c for c in out if ids_of[c.text] == 1)  # a text only one token id decodes to
+    assert c.logprob == pytest.approx(math.log(expected[c.text]), abs=1e-4)
+
+
+def test_top_p_keeps_to_the_nucleus(hf_backend):
+    prompt = PROMPTS[1]
+    tok = hf_backend.tokenizer
+    enc = tok(hf_backend.format_prompt(prompt), return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        probs = hf_backend.model(**enc).logits[0, -1].softmax(-1)
+    sorted_p, index = probs.sort(descending=True)
+    keep = int(((sorted_p.cumsum(0) - sorted_p) < 0.5).sum())
+    nucleus = {tok.decode([i], skip_special_tokens=True) for i in index[:keep].tolist()}
+    out = hf_backend.generate([prompt], SamplingParams(n=400, temperature=1.0, top_p=0.5, max_new_tokens=1, seed=1))
+    assert {c.text for c in out[0]} <= nucleus
+    assert len(nucleus) >= 2 and len({c.text for c in out[0]}) >= 2
+
+
+def test_stop_strings_cut_the_text_and_finish_with_stop(hf_backend):
+    free = hf_backend.generate(PROMPTS, SamplingParams(n=1, temperature=0.0, max_new_tokens=12))
+    words = free[0][0].text.split()
+    stop = words[3]  # a word the greedy answer really writes
+    out = hf_backend.generate(PROMPTS, SamplingParams(n=1, temperature=0.0, max_new_tokens=12, stop=(stop,)))
+    first = out[0][0]
+    assert first.finish_reason == "stop" and stop not in first.text
+    assert free[0][0].text.startswith(first.text) and len(first.text) < len(free[0][0].text)
+    assert first.logprob > free[0][0].logprob  # fewer tokens, fewer negative terms
+
+
+def test_eos_finishes_with_stop_and_length_otherwise(tiny_model_dir):
+    backend = get_backend("hf", model=str(tiny_model_dir))
+    eos = backend.tokenizer.eos_token_id
+    params = SamplingParams(n=1, temperature=0.0, max_new_tokens=6)
+    free = [o[0] for o in backend.generate(PROMPTS[:2], params)]
+    assert [c.finish_reason for c in free] == ["length", "length"]
+
+    def favour_eos_after_two_tokens(module, inputs, output):
+        # The end token becomes the clear favourite once two tokens have been generated.
+        if output.shape[1] == 1 and favour_eos_after_two_tokens.calls >= 2:
+            output[..., eos] += 1000.0
+        favour_eos_after_two_tokens.calls += 1
+        return output
+
+    favour_eos_after_two_tokens.calls = 0
+    backend.model.lm_head.register_forward_hook(favour_eos_after_two_tokens)
+    out = [o[0] for o in backend.generate(PROMPTS[:2], params)]
+    assert [c.finish_reason for c in out] == ["stop", "stop"]
+    assert all(f.text.startswith(c.text) and 0 < len(c.text) < len(f.text) for c, f in zip(out, free))
+
+
+def test_out_of_memory_halves_the_batch(tiny_model_dir, monkeypatch):
+    backend = get_backend("hf", model=str(tiny_model_dir))
+    params = SamplingParams(n=3, temperature=1.0, max_new_tokens=6, seed=5)
+    expected = backend.generate(PROMPTS, params)
+    forward = backend.model.forward
+    sizes = []
+
+    def small_memory(*args, **kwargs):
+        rows = kwargs["input_ids"].shape[0]
+        sizes.append(rows)
+        if rows > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(backend.model, "forward", small_memory)
+    got = backend.generate(PROMPTS, params)
+    assert [[(c.text, c.finish_reason) for c in o] for o in got] == [[(c.text, c.finish_reason) for c in o] for o in expected]
+    # Different batch shapes change float rounding in the last digits only.
+    assert [c.logprob for o in got for c in o] == pytest.approx([c.logprob for o in expected for c in o], abs=1e-4)
+    assert max(sizes) > 2 and 2 in sizes
+
+
+def test_a_row_that_never_fits_is_an_error_completion(tiny_model_dir, monkeypatch):
+    backend = get_backend("hf", model=str(tiny_model_dir))
+
+    def no_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(backend.model, "forward", no_memory)
+    out = backend.generate(PROMPTS[:2], SamplingParams(n=2, max_new_tokens=4))
+    assert all(c.failed and c.text == "" and c.error.startswith("out of memory") for o in out for c in o)
+
+
+def test_logprobs_of_matches_a_direct_forward_pass(hf_backend):
+    continuations = [["Oslo", "the Nile river"], ["William Shakespeare"]]
+    got = hf_backend.logprobs_of(PROMPTS[:2], continuations)
+    tok, model = hf_backend.tokenizer, hf_backend.model
+    for prompt, conts, values in zip(PROMPTS[:2], continuations, got):
+        text = hf_backend.format_prompt(prompt)
+        ctx = tok(text, add_special_tokens=False)["input_ids"]
+        for cont, value in zip(conts, values):
+            ids = tok(text + cont, add_special_tokens=False)["input_ids"]
+            with torch.no_grad():
+                logp = model(torch.tensor([ids])).logits[0].log_softmax(-1)
+            direct = sum(logp[k - 1, ids[k]].item() for k in range(len(ctx), len(ids)))
+            assert value == pytest.approx(direct, abs=1e-4)
+    assert got[0][0] != got[0][1]
+
+
+def test_logprobs_of_agrees_with_generation_logprob(hf_backend):
+    out = hf_backend.generate([PROMPTS[3]], SamplingParams(n=1, temperature=0.0, max_new_tokens=5))[0][0]
+    assert out.finish_reason == "length"
+    scored = hf_backend.logprobs_of([PROMPTS[3]], [[out.text]])[0][0]
+    assert scored == pytest.approx(out.logprob, abs=1e-3)
+
+
+def test_plain_prompt_format_skips_the_chat_template(tiny_model_dir):
+    backend = get_backend("hf", model=str(tiny_model_dir), prompt_format="plain")
+    assert backend.format_prompt("Q: Hi?\nA: ") == "Q: Hi?\nA: "
+    out = backend.generate(["Q: Who wrote Hamlet?\nA: "], SamplingParams(n=1, max_new_tokens=4))
+    assert out[0][0].finish_reason in ("stop", "length")
+
+
+def test_device_and_dtype_are_chosen_automatically(hf_backend):
+    from knowbound.backends.hf import pick_device, pick_dtype
+
+    expected = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
+    assert pick_device().type == expected
+    assert pick_dtype(torch.device("cpu")) == torch.float32
+    assert pick_dtype(torch.device("cpu"), "bfloat16") == torch.bfloat16
+    assert next(hf_backend.model.parameters()).dtype == pick_dtype(hf_backend.device)
+
+
+def test_peft_adapter_is_loaded_and_merged(tiny_model_dir, tmp_path):
+    peft = pytest.importorskip("peft")
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    config = peft.LoraConfig(r=4, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    lora = peft.get_peft_model(base, config)
+    lora.save_pretrained(tmp_path / "adapter")
+    with_adapter = get_backend("hf", model=str(tiny_model_dir), adapter=str(tmp_path / "adapter"))
+    plain = get_backend("hf", model=str(tiny_model_dir))
+    params = SamplingParams(n=1, temperature=0.0, max_new_tokens=8)
+    got = [o[0].text for o in with_adapter.generate(PROMPTS, params)]
+    assert not any("lora" in name for name, _ in with_adapter.model.named_parameters())  # merged
+    assert got != [o[0].text for o in plain.generate(PROMPTS, params)]
+    enc = plain.tokenizer(plain.format_prompt(PROMPTS[0]), return_tensors="pt", add_special_tokens=False)
+    ref = lora.generate(**enc, do_sample=False, max_new_tokens=8)
+    assert got[0] == plain.tokenizer.decode(ref[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)

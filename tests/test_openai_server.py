@@ -1,0 +1,138 @@
+"""The openai backend against a real local HTTP server with injected faults."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from knowbound.backends import RetryPolicy, get_backend
+from knowbound.cli import main
+from knowbound.testing.server import ChatServer, Faults
+from knowbound.types import SamplingParams
+
+FAST = RetryPolicy(max_attempts=5, backoff_base=0.01, backoff_max=0.02)
+ANSWERS = {"Norway": "Oslo", "Hamlet": "William Shakespeare", "Cairo": "The Nile"}
+PROMPTS = ["Capital of Norway?", "Who wrote Hamlet?", "Which river flows through Cairo?"]
+EXPECTED = ["Oslo", "William Shakespeare", "The Nile"]
+
+
+def backend_for(server, **options):
+    options.setdefault("retry", FAST)
+    return get_backend("openai", model="test-model", base_url=server.base_url, **options)
+
+
+def texts(out):
+    return [[c.text for c in o] for o in out]
+
+
+@pytest.mark.parametrize("faults", [
+    Faults(fail_first=4),  # HTTP 500s
+    Faults(fail_first=3, fail_status=429, retry_after=0.05),  # rate limited
+    Faults(drop_every=2),  # every other request: socket closed, no response
+    Faults(fail_every=3, fail_status=503),
+], ids=["500", "429", "dropped", "every-3rd-503"])
+def test_injected_faults_are_retried_and_results_complete(faults):
+    with ChatServer(replies=ANSWERS, faults=faults) as server:
+        backend = backend_for(server, concurrency=2)
+        out = backend.generate(PROMPTS, SamplingParams(n=3, temperature=1.0, seed=0))
+    assert texts(out) == [[e] * 3 for e in EXPECTED]
+    assert all(c.finish_reason == "stop" for o in out for c in o)
+    assert backend.stats["retries"] >= 1 and backend.stats["failed_requests"] == 0
+
+
+def test_retry_after_is_waited_for():
+    with ChatServer(replies=ANSWERS, faults=Faults(fail_first=2, fail_status=429, retry_after=0.3)) as server:
+        backend = backend_for(server, concurrency=1)
+        start = time.perf_counter()
+        out = backend.generate(PROMPTS[:1], SamplingParams(n=1))
+        elapsed = time.perf_counter() - start
+    assert texts(out) == [["Oslo"]]
+    assert elapsed >= 0.6  # two waits of Retry-After: 0.3, not the 0.01 s backoff
+
+
+def test_slow_answers_time_out_and_are_retried():
+    with ChatServer(replies=ANSWERS, faults=Faults(slow_first=1, slow_delay=1.0)) as server:
+        backend = backend_for(server, concurrency=1, timeout=0.3)
+        out = backend.generate(PROMPTS[:1], SamplingParams(n=2))
+    assert texts(out) == [["Oslo", "Oslo"]]
+    assert backend.stats["retries"] == 1
+
+
+def test_fewer_choices_than_n_are_topped_up():
+    with ChatServer(replies=ANSWERS, faults=Faults(max_choices=2)) as server:
+        backend = backend_for(server)
+        out = backend.generate(PROMPTS, SamplingParams(n=5, temperature=1.0, seed=1))
+        asked = sorted(body["n"] for body in server.requests)
+    assert texts(out) == [[e] * 5 for e in EXPECTED]
+    assert asked == [1, 1, 1, 3, 3, 3, 5, 5, 5]
+
+
+def test_a_request_that_keeps_failing_is_an_error_and_counted():
+    with ChatServer(replies=ANSWERS, faults=Faults(fail_every=1, fail_status=502)) as server:
+        backend = backend_for(server)
+        out = backend.generate(PROMPTS[:2], SamplingParams(n=2))
+        requests = server.count
+    assert all(c.failed and c.text == "" for o in out for c in o)
+    assert out[0][0].error.startswith("HTTP 502") and "gave up after 5 attempts" in out[0][0].error
+    assert backend.stats["failed_requests"] == 2 and requests == 10
+
+
+def test_client_errors_other_than_429_are_not_retried():
+    with ChatServer(replies=ANSWERS, faults=Faults(fail_every=1, fail_status=400)) as server:
+        out = backend_for(server).generate(PROMPTS[:1], SamplingParams(n=1))
+        assert server.count == 1
+    assert out[0][0].failed and "HTTP 400" in out[0][0].error
+
+
+def test_request_carries_the_sampling_parameters():
+    with ChatServer(replies=ANSWERS) as server:
+        backend_for(server, logprobs=True).generate(
+            PROMPTS[:1], SamplingParams(n=2, temperature=0.7, top_p=0.9, max_new_tokens=33, stop=("\n",), seed=5))
+        body = server.requests[0]
+    assert body["messages"] == [{"role": "user", "content": PROMPTS[0]}]
+    assert (body["model"], body["n"], body["temperature"], body["top_p"], body["max_tokens"], body["stop"]) == (
+        "test-model", 2, 0.7, 0.9, 33, ["\n"])
+    assert isinstance(body["seed"], int) and body["logprobs"] is True
+
+
+@pytest.mark.model
+def test_model_backed_server_matches_the_hf_backend(hf_backend):
+    params = SamplingParams(n=1, temperature=0.0, max_new_tokens=8)
+    direct = hf_backend.generate(PROMPTS, params)
+    with ChatServer(backend=hf_backend) as server:
+        via_http = backend_for(server, logprobs=True).generate(PROMPTS, params)
+    assert texts(via_http) == texts(direct)
+    assert [o[0].logprob for o in via_http] == pytest.approx([o[0].logprob for o in direct])
+
+
+def test_api_key_is_sent_but_never_written_or_printed(tmp_path, monkeypatch, capsys):
+    secret = "sk-test-very-secret-1234567890"
+    monkeypatch.setenv("KB_TEST_KEY", secret)
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text("".join(json.dumps({"id": f"q{k}", "question": p, "answers": [e]}) + "\n"
+                                 for k, (p, e) in enumerate(zip(PROMPTS, EXPECTED))))
+    out = tmp_path / "samples.jsonl"
+    with ChatServer(replies=ANSWERS, api_key=secret) as server:
+        code = main(["sample", "--backend", "openai", "--model", "m", "--base-url", server.base_url,
+                     "--api-key-env", "KB_TEST_KEY", "--questions", str(questions), "--out", str(out),
+                     "--n", "2", "--greedy", "--prompt", "bare", "--no-progress"])
+        backend = backend_for(server, api_key_env="KB_TEST_KEY")
+        assert secret not in repr(backend) and secret not in str(vars(backend).get("api_key_env"))
+    captured = capsys.readouterr()
+    assert code == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["text"] for r in rows] == [e for e in EXPECTED for _ in range(3)]  # the server accepted the key
+    assert secret not in captured.out + captured.err
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert secret not in path.read_text(errors="replace")
+
+
+def test_wrong_api_key_is_a_recorded_failure(monkeypatch):
+    monkeypatch.setenv("KB_TEST_KEY", "sk-wrong")
+    with ChatServer(replies=ANSWERS, api_key="sk-right") as server:
+        out = backend_for(server, api_key_env="KB_TEST_KEY").generate(PROMPTS[:1], SamplingParams(n=1))
+        assert server.count == 0  # rejected before counting, and 401 is not retried
+    assert out[0][0].failed and out[0][0].error.startswith("HTTP 401") and "sk-wrong" not in out[0][0].error
