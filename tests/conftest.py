@@ -21,7 +21,9 @@ def hf_backend(tiny_model_dir):
     """The hf backend on the tiny model, loaded through ``from_pretrained``."""
     from knowbound.backends import get_backend
 
-    return get_backend("hf", model=str(tiny_model_dir), max_batch_size=1024)
+    # One thread: the CI and dev machines have 2 shared cores, where tiny ops run several times
+    # faster single-threaded. (The CLI runs in the SIGKILL test use --threads 1 to match.)
+    return get_backend("hf", model=str(tiny_model_dir), max_batch_size=1024, threads=1)
 
 
 def make_questions(count: int, prefix: str = "q") -> list[Question]:

@@ -68,7 +68,8 @@ class HFBackend:
 
     ``model`` is a Hub name or local path (or an already loaded model, then pass ``tokenizer`` as an
     object too); ``adapter`` a PEFT adapter path merged into the weights; ``prompt_format='chat'``
-    wraps each prompt as a user message with the tokenizer's chat template when it has one.
+    wraps each prompt as a user message with the tokenizer's chat template when it has one;
+    ``threads`` sets torch's (process-wide) CPU thread count.
     """
 
     name = "hf"
@@ -83,6 +84,7 @@ class HFBackend:
         device: str | None = None,
         dtype: str | torch.dtype | None = None,
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+        threads: int | None = None,
     ):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -90,6 +92,10 @@ class HFBackend:
             raise KnowboundError(f"prompt_format must be 'chat' or 'plain', got '{prompt_format}'")
         if max_batch_size < 1:
             raise KnowboundError(f"max_batch_size must be at least 1, got {max_batch_size}")
+        if threads:
+            # Process-wide, by request only: on a CPU shared with other work, fewer threads than
+            # cores avoids threads waiting on each other at every small op.
+            torch.set_num_threads(threads)
         self.device = pick_device(device)
         self.dtype = pick_dtype(self.device, dtype)
         if isinstance(model, str):

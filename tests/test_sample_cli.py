@@ -1,0 +1,112 @@
+"""`knowbound sample` and `knowbound merge` end to end, including SIGKILL at random moments."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import make_questions
+from knowbound.cli import main
+from knowbound.sampling import sample_questions
+from knowbound.testing.server import ChatServer, Faults
+
+
+def write_questions(path, questions):
+    path.write_text("".join(json.dumps(q.to_dict()) + "\n" for q in questions))
+    return path
+
+
+def count_lines(path) -> int:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+@pytest.mark.model
+def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tiny_model_dir, hf_backend, tmp_path):
+    """Kill `knowbound sample` twice (SIGKILL, at random points), re-run to completion: the file
+    must be byte-identical -- same rows, same order, same text -- to an uninterrupted run's."""
+    questions = make_questions(120)
+    qfile = write_questions(tmp_path / "questions.jsonl", questions)
+    out = tmp_path / "samples.jsonl"
+    settings = dict(n=3, greedy=True, max_new_tokens=8, batch_size=8, seed=3, prompt="typical")
+    cmd = [sys.executable, "-m", "knowbound", "sample", "--model", str(tiny_model_dir), "--questions", str(qfile),
+           "--out", str(out), "--n", "3", "--greedy", "--max-new-tokens", "8", "--batch-size", "8",
+           "--seed", "3", "--threads", "1", "--no-progress"]
+    # The uninterrupted run, in process (same code path as the CLI, same model files).
+    reference = tmp_path / "reference.jsonl"
+    sample_questions(questions, hf_backend, reference, progress=False, **settings)
+    total = count_lines(reference)
+    assert total == 120 * 4
+
+    rng = random.Random(20231221)  # the test's own RNG: kill points vary, the test is repeatable
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    killed_at = []
+    for fraction in (0.2, 0.6):
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        target = int(total * fraction) + rng.randrange(0, 48)
+        deadline = time.monotonic() + 120
+        while count_lines(out) < target:
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0.0, 0.03))  # land anywhere: mid-chunk, mid-write
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        killed_at.append(count_lines(out))
+    assert killed_at[0] < killed_at[1] < total
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "failed: 0" in done.stdout
+    assert out.read_bytes() == reference.read_bytes()
+
+
+def test_failures_exceeding_max_failures_exit_non_zero_and_are_retried(tmp_path, capsys):
+    questions = write_questions(tmp_path / "q.jsonl", make_questions(4))
+    out = tmp_path / "s.jsonl"
+    args = ["sample", "--backend", "openai", "--model", "m", "--questions", str(questions), "--out", str(out),
+            "--n", "2", "--prompt", "bare", "--no-progress", "--max-attempts", "1"]
+    with ChatServer(replies="Oslo", faults=Faults(fail_every=3, fail_status=500)) as server:
+        code = main([*args, "--base-url", server.base_url])
+    captured = capsys.readouterr()
+    assert code == 2
+    failed = [r for r in map(json.loads, out.read_text().splitlines()) if r["finish_reason"] == "error"]
+    assert len(failed) == 2 and f"failed: {len(failed)}" in captured.out
+    assert "exceed --max-failures 0" in captured.err
+    with ChatServer(replies="Oslo", faults=Faults(fail_every=1, fail_status=500)) as server:
+        # Only the failed question is asked again; it fails again: 2 of 8 is within a fraction of 0.5.
+        assert main([*args, "--base-url", server.base_url, "--max-failures", "0.5"]) == 0
+        assert server.count == 1
+    with ChatServer(replies="Oslo") as server:
+        assert main([*args, "--base-url", server.base_url]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 8 and all(r["text"] == "Oslo" for r in rows)
+    assert "failed: 0" in capsys.readouterr().out
+
+
+def test_sample_shards_then_merge_cli(tmp_path, capsys):
+    qs = make_questions(7)
+    questions = write_questions(tmp_path / "q.jsonl", qs)
+    common = ["--backend", "openai", "--model", "m", "--questions", str(questions), "--n", "2", "--greedy",
+              "--batch-size", "2", "--no-progress"]
+    with ChatServer(replies=lambda message, body: message.split()[-2]) as server:
+        main(["sample", *common, "--base-url", server.base_url, "--out", str(tmp_path / "all.jsonl")])
+        for i in range(3):
+            main(["sample", *common, "--base-url", server.base_url, "--shard", f"{i}/3",
+                  "--out", str(tmp_path / f"part{i}.jsonl")])
+    code = main(["merge", str(tmp_path / "merged.jsonl"), *(str(tmp_path / f"part{i}.jsonl") for i in range(3)),
+                 "--questions", str(questions)])
+    assert code == 0 and "21 rows from 3 shards; failed: 0" in capsys.readouterr().out
+    assert (tmp_path / "merged.jsonl").read_bytes() == (tmp_path / "all.jsonl").read_bytes()
+    assert main(["merge", str(tmp_path / "bad.jsonl"), str(tmp_path / "part0.jsonl"),
+                 "--questions", str(questions)]) == 1
+    assert "samples missing" in capsys.readouterr().err
