@@ -1,4 +1,5 @@
-"""The backend interface, and the one wrapper that gives request backends retries and concurrency.
+"""The backend interface, the registry of backends, and the one wrapper that gives request
+backends retries and concurrency.
 
 A backend is anything with ``generate(prompts, params) -> list[list[Completion]]``: a list of
 *user-message* texts in, exactly ``params.n`` completions per prompt out, in order. Backends wrap
@@ -21,7 +22,17 @@ from dataclasses import dataclass
 from typing import Callable, Protocol, runtime_checkable
 
 from knowbound.errors import KnowboundError
+from knowbound.registry import Registry
 from knowbound.types import Completion, SamplingParams
+
+# Backends by name, imported on first use (so `knowbound --help` never imports torch).
+BACKENDS = Registry("backend")
+BACKENDS.register("hf", "knowbound.backends.hf:HFBackend", extra="hf",
+                  help="any transformers causal LM (local path or Hub name), optional PEFT adapter")
+BACKENDS.register("openai", "knowbound.backends.openai:OpenAIBackend",
+                  help="any OpenAI-compatible chat-completions server (vLLM, SGLang, TGI, Ollama, ...)")
+BACKENDS.register("scripted", "knowbound.backends.scripted:ScriptedBackend",
+                  help="canned replies, for tests of pure logic")
 
 
 @runtime_checkable
@@ -33,6 +44,11 @@ class Backend(Protocol):
     def generate(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
         """Return ``params.n`` completions for each prompt, in prompt order."""
         ...
+
+
+def get_backend(name: str, **options) -> "Backend":
+    """Construct the backend registered as ``name`` with its keyword ``options``."""
+    return BACKENDS.get(name)(**options)
 
 
 def check_params(params: SamplingParams) -> None:

@@ -182,6 +182,8 @@ class HFBackend:
             if len(rows) == 1:
                 return error_completions(f"out of memory: {exc}".splitlines()[0], 1)
             half = len(rows) // 2
+            # Later batches start at the size that fits instead of failing first every time.
+            self.max_batch_size = min(self.max_batch_size, half)
             return (self._run_halving(rows[:half], prompts, encoded, params, seed)
                     + self._run_halving(rows[half:], prompts, encoded, params, seed))
 

@@ -23,8 +23,9 @@ from knowbound.errors import KnowboundError
 from knowbound.types import Completion, SamplingParams
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-# Statuses worth another try: rate limiting, request timeout, and every server-side error.
-RETRYABLE_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
+# Statuses worth another try: rate limiting and every server-side error. Other 4xx mean the
+# request itself is wrong; repeating it cannot help.
+RETRYABLE_STATUS = frozenset({429}) | frozenset(range(500, 600))
 
 
 def parse_retry_after(value: str | None) -> float | None:
