@@ -142,3 +142,15 @@ def test_failed_judge_requests_are_none_and_not_cached(tmp_path):
 def test_make_rejudge_is_a_rows_to_verdicts_callable():
     rejudge = make_rejudge(ScriptedBackend(lambda p, j: judge_reply(p, {})), "judge", method="one-step")
     assert rejudge(ROWS) == [True, False, False]
+
+
+def test_rejudge_from_the_score_flags(tmp_path):
+    from knowbound.errors import KnowboundError
+    from knowbound.judge import rejudge_from_options
+
+    with ChatServer(replies=judge_reply) as server:
+        rejudge = rejudge_from_options("openai", "judge-model", base_url=server.base_url, method="one-step",
+                                       cache_path=tmp_path / "c.jsonl")
+        assert rejudge(ROWS) == [True, False, False] and server.count == 3
+    with pytest.raises(KnowboundError, match="needs --judge-model"):
+        rejudge_from_options("openai", None)

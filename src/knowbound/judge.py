@@ -287,3 +287,18 @@ def make_rejudge(backend: Any, model_name: str, method: str = "two-step",
                  cache_path: str | Path | None = None) -> Callable[[list[dict]], list[bool | None]]:
     """A ``rejudge`` callable for ``knowbound.scoring.score_rows``: rows in, verdicts out."""
     return lambda rows: judge_rows(rows, backend=backend, model_name=model_name, method=method, cache_path=cache_path)
+
+
+def rejudge_from_options(backend: str, model: str | None, *, base_url: str | None = None,
+                         method: str = "two-step", cache_path: str | Path | None = None):
+    """The ``rejudge`` callable the ``--judge-*`` flags of ``knowbound score`` describe."""
+    from knowbound.backends import get_backend
+
+    if not model:
+        raise KnowboundError("--judge-backend needs --judge-model")
+    if method not in METHODS:
+        raise KnowboundError(f"unknown judge method '{method}' (known: {', '.join(METHODS)})")
+    options: dict[str, Any] = {"model": model}
+    if backend == "openai" and base_url:
+        options["base_url"] = base_url
+    return make_rejudge(get_backend(backend, **options), model, method=method, cache_path=cache_path)
