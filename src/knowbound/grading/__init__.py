@@ -7,7 +7,8 @@ from knowbound.grading.confidence import (
     CONFIDENCE_VERB_PREFIXES,
     CONFIDENCE_VERB_VALUES,
     extract_confidence,
-    strip_confidence_prefix,
+    confidence_prefix_end,
+    normalize_apostrophes,
 )
 from knowbound.grading.grader import CORRECT, IDK, WRONG, grade, grade_batch, grade_completion, grade_parts
 from knowbound.grading.match import MODES, check_mode, exact_match, has_match, matched_alias, token_f1
@@ -46,6 +47,7 @@ __all__ = [
     "normalize_aliases",
     "normalize_answer",
     "paper_is_idk",
-    "strip_confidence_prefix",
+    "confidence_prefix_end",
+    "normalize_apostrophes",
     "token_f1",
 ]

@@ -48,14 +48,19 @@ CONFIDENCE_NUM_RE = re.compile(
     r"(?:confident|sure|certain)\b|\bconfidence(?: level)?\s*[:=]\s*(\d{1,3}(?:\.\d+)?) ?%",
     re.IGNORECASE,
 )
-# The full CONFIDENCE-NUM sentence at the start of an answer (what the refusal detector strips).
+# The full CONFIDENCE-NUM sentence at the start of an answer (what the refusal detector skips);
+# matched on lower-cased text.
 CONFIDENCE_NUM_PREFIX_RE = re.compile(
-    r"\s*i(?:'m| am) (?:only )?about \d{1,3}(?:\.\d+)? ?% confident to answer the question "
+    r"i(?:'m| am) (?:only )?about \d{1,3}(?:\.\d+)? ?% confident to answer the question "
     r"correctly, (?:but|and) based on my understanding and knowledge, here's what i think is "
-    r"correct\.?\s*",
-    re.IGNORECASE,
+    r"correct\.?"
 )
 _VERB_PREFIXES_LOWER = tuple(p.lower().rstrip() for p in CONFIDENCE_VERB_PREFIXES)
+
+
+def normalize_apostrophes(text: str) -> str:
+    """Typographic apostrophes as "'" (same length, so offsets stay valid)."""
+    return text.translate(APOSTROPHES) if not text.isascii() or "`" in text else text
 
 
 def extract_confidence(text: str) -> float | None:
@@ -65,30 +70,34 @@ def extract_confidence(text: str) -> float | None:
     (``CONFIDENCE_VERB_VALUES``); a percentage above 100 is not a confidence (None).
     """
     if "%" in text:
-        m = CONFIDENCE_NUM_RE.search(text.translate(APOSTROPHES))
+        m = CONFIDENCE_NUM_RE.search(normalize_apostrophes(text))
         if m:
             value = float(m.group(1) or m.group(2)) / 100.0
             return value if value <= 1.0 else None
     low = text.lower()
     if "sure" in low or "confident" in low or "certain" in low or "feelings" in low:
-        m = CONFIDENCE_VERB_RE.search(text.translate(APOSTROPHES))
+        m = CONFIDENCE_VERB_RE.search(normalize_apostrophes(text))
         if m:
             return CONFIDENCE_VERB_VALUES[m.lastindex - 1]
     return None
 
 
-def strip_confidence_prefix(text: str) -> str:
-    """The answer without a leading CONFIDENCE-VERB or CONFIDENCE-NUM statement (else unchanged).
+def confidence_prefix_end(low: str) -> int:
+    """Where the answer begins after a leading CONFIDENCE-VERB/NUM statement; 0 without one.
 
-    Expects apostrophes already mapped with ``APOSTROPHES``.
+    ``low`` is the answer lower-cased, with apostrophes normalised (``normalize_apostrophes``).
     """
-    head = text.lstrip()
-    low = head[:48].lower()
-    for prefix in _VERB_PREFIXES_LOWER:
-        if low.startswith(prefix):
-            return head[len(prefix):]
-    if "%" in head[:40]:
+    if not low.startswith("i"):  # every prefix starts with "I" (fast exit for most answers)
+        head = low.lstrip()
+        if not head.startswith("i"):
+            return 0
+    else:
+        head = low
+    start = len(low) - len(head)
+    if head.startswith(_VERB_PREFIXES_LOWER):
+        return start + next(len(p) for p in _VERB_PREFIXES_LOWER if head.startswith(p))
+    if "% confident to answer" in head:
         m = CONFIDENCE_NUM_PREFIX_RE.match(head)
         if m:
-            return head[m.end():]
-    return text
+            return start + m.end()
+    return 0

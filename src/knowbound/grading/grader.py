@@ -48,7 +48,15 @@ def grade_parts(
         correct = picked is not None and picked == answer_index
         extracted = choice_letter(picked)
     else:
-        extracted = matched_alias(normalize_answer(text), golds_norm, mode)
+        extracted = None
+        # Every word of the normalised answer is a piece of the lower-cased answer, so an alias
+        # whose first word is not in it cannot match: most wrong answers and refusals stop here,
+        # unnormalised. An empty alias goes through (it matches everything in paper mode).
+        low = text.lower()
+        for g in golds_norm:
+            if not g or g.partition(" ")[0] in low:
+                extracted = matched_alias(normalize_answer(text), golds_norm, mode)
+                break
         correct = extracted is not None
     label = IDK if refusal else CORRECT if correct else WRONG
     return label, correct, refusal, extracted
