@@ -1,0 +1,59 @@
+"""``knowbound data show NAME_OR_PATH``: what a question set holds, and a few of its rows."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "inspect question sets (`data show NAME_OR_PATH`)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    show = sub.add_parser("show", help="counts and a few rows of a question set",
+                          description="Load a question set as the loop would and show what it holds.")
+    show.add_argument("source", metavar="NAME_OR_PATH",
+                      help="a .jsonl/.json/.csv/.parquet file, a dataset directory, or a Hub name[:config]")
+    show.add_argument("--adapter", help="row format (default: detected from the columns); one of "
+                      "knowbound, triviaqa, nonambigqa, puqa, pkqa, mmlu, selfaware, generic")
+    show.add_argument("--split", help="dataset split (Hub datasets and dataset directories)")
+    show.add_argument("-n", type=int, default=5, help="rows to show (default 5)")
+    show.add_argument("--limit", type=int, help="read at most this many questions")
+    show.add_argument("--skip-bad", action="store_true", help="skip bad rows (and say how many)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from knowbound.datasets import load_questions
+
+    result = load_questions(args.source, args.adapter, split=args.split, limit=args.limit,
+                            skip_bad=args.skip_bad)
+    console = Console()
+    counts = Table(title=f"{result.source} (adapter: {result.adapter or 'none'})")
+    counts.add_column("rows", justify="right")
+    counts.add_column("open", justify="right")
+    counts.add_column("choice", justify="right")
+    counts.add_column("with answers", justify="right")
+    counts.add_column("without answers", justify="right")
+    counts.add_column("skipped", justify="right")
+    c = result.counts
+    counts.add_row(*(str(c[k]) for k in ("rows", "open", "choice", "with_answers", "without_answers", "skipped")))
+    console.print(counts)
+
+    rows = Table(show_lines=True)
+    for name in ("id", "kind", "question", "answers"):
+        rows.add_column(name, overflow="fold")
+    for q in result.questions[: max(args.n, 0)]:
+        if q.kind == "choice":
+            answers = " | ".join(f"{'*' if i == q.answer_index else ''}{chr(65 + i)}) {o}" for i, o in enumerate(q.choices))
+        else:
+            answers = " | ".join(q.answers) or "(none)"
+        rows.add_row(q.id, q.kind, q.question, answers)
+    if result.questions and args.n > 0:
+        console.print(rows)
+    for err in result.errors[:5]:
+        console.print(f"skipped: {err}", markup=False, highlight=False)
+    if len(result.errors) > 5:
+        console.print(f"... and {len(result.errors) - 5} more skipped rows")
+    return 0
