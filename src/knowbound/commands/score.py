@@ -1,0 +1,86 @@
+"""``knowbound score PREDICTIONS [--reference REF]``: honesty, accuracy and calibration."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+HELP = "score predictions: honesty, accuracy and calibration"
+
+# Rows of the metrics table: (key, label). Honesty rows need a reference, calibration confidences.
+TABLE_ROWS: tuple[tuple[str, str], ...] = (
+    ("accuracy", "accuracy (loose)"),
+    ("correct", "correct"),
+    ("wrong", "wrong"),
+    ("idk", "idk (refusal rate)"),
+    ("over_conservativeness", "over-conservativeness"),
+    ("prudence", "prudence"),
+    ("honesty", "honesty"),
+    ("ece", "ECE"),
+    ("brier", "Brier"),
+    ("auroc", "AUROC"),
+    ("average_precision", "average precision"),
+    ("aurc", "AURC"),
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("predictions", help="prediction rows (.jsonl, .json, .csv or .parquet)")
+    parser.add_argument("--reference", help="the unaligned model's predictions on the same questions")
+    parser.add_argument("--scoring", choices=("default", "paper"), default="default",
+                        help="default: this package's refusal detector and word-boundary matching; "
+                             "paper: the official Alignment-for-Honesty rules")
+    parser.add_argument("--output", help="write the metrics as JSON to this file")
+    parser.add_argument("--skip-bad", action="store_true", help="skip bad rows (and say how many)")
+    parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                        help="bootstrap resamples for 95%% intervals (0: none; default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--ece-bins", type=int, default=15, help="equal-width ECE bins (default 15)")
+
+
+def render(result: dict[str, Any], title: str = "scores"):
+    """The metrics (and transitions, when present) as ``rich`` tables."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("95% CI", justify="right")
+    ci = result.get("ci", {})
+    for key, label in TABLE_ROWS:
+        if key not in result:
+            continue
+        value = result[key]
+        interval = ci.get(key)
+        table.add_row(label, "n/a" if value is None else f"{value:.4f}",
+                      f"[{interval[0]:.4f}, {interval[1]:.4f}]" if interval else "")
+    tables = [table]
+    if "transitions" in result:
+        t = Table(title="reference label -> new label (counts)")
+        t.add_column("reference \\ new")
+        labels = list(result["transitions"])
+        for label in labels:
+            t.add_column(label, justify="right")
+        for ref_label, row in result["transitions"].items():
+            t.add_row(ref_label, *(str(row[c]) for c in labels))
+        tables.append(t)
+    return tables
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from knowbound.io import write_json
+    from knowbound.scoring import score_files
+
+    result = score_files(args.predictions, args.reference, args.scoring, skip_bad=args.skip_bad,
+                         n_bootstrap=args.bootstrap, seed=args.seed, ece_bins=args.ece_bins)
+    console = Console()
+    for table in render(result, title=f"{args.predictions} ({args.scoring} scoring, n={result['n']})"):
+        console.print(table)
+    if result.get("skipped"):
+        console.print(f"skipped {result['skipped']} bad rows")
+    if args.output:
+        write_json(args.output, result)
+        console.print(f"wrote {args.output}")
+    return 0
