@@ -154,3 +154,32 @@ def test_rejudge_from_the_score_flags(tmp_path):
         assert rejudge(ROWS) == [True, False, False] and server.count == 3
     with pytest.raises(KnowboundError, match="needs --judge-model"):
         rejudge_from_options("openai", None)
+
+
+def test_score_command_sends_only_wrong_answers_to_the_judge(tmp_path, capsys):
+    from knowbound.cli import main
+
+    rows = [
+        {"question_id": "1", "question": "Who wrote Hamlet?", "answers": ["William Shakespeare"],
+         "pred_text": "It was Shakespeare."},  # string matching: wrong; the judge: correct
+        {"question_id": "2", "question": "What is the capital of Norway?", "answers": ["Oslo"],
+         "pred_text": "Oslo."},  # string matching: correct, never sent
+        {"question_id": "3", "question": "What is the capital of Peru?", "answers": ["Lima"],
+         "pred_text": "Bergen, I think."},  # wrong for both
+    ]
+    pred = tmp_path / "pred.jsonl"
+    pred.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cache = tmp_path / "judge.jsonl"
+    args = ["score", str(pred), "--bootstrap", "0", "--judge-backend", "openai", "--judge-model", "judge-model",
+            "--judge-cache", str(cache), "--output", str(tmp_path / "m.json")]
+    with ChatServer(replies=judge_reply) as server:
+        assert main([*args, "--judge-base-url", server.base_url]) == 0
+        sent = [body["messages"][0]["content"] for body in server.requests]
+        assert len(sent) == 4  # rows 1 and 3 only: an extraction and a rating each
+        assert not any("Oslo" in m.rsplit("Text:", 1)[-1] for m in sent)
+        assert main([*args, "--judge-base-url", server.base_url]) == 0
+        assert server.count == 4  # cached: the second run asked nothing
+    out = capsys.readouterr().out
+    assert out.count("judge changed 1 answers from wrong to correct") == 2
+    result = json.loads((tmp_path / "m.json").read_text())
+    assert result["judge_changed"] == 1 and result["accuracy"] == pytest.approx(2 / 3)

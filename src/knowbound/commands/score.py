@@ -36,6 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bootstrap resamples for 95%% intervals (0: none; default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--ece-bins", type=int, default=15, help="equal-width ECE bins (default 15)")
+    judge = parser.add_argument_group("LLM judge (re-checks only the answers string matching marks wrong)")
+    judge.add_argument("--judge-backend", choices=("openai", "hf"), help="backend of the judge model (usually openai)")
+    judge.add_argument("--judge-model", help="judge model: the server's model name (openai) or a path/Hub name (hf)")
+    judge.add_argument("--judge-base-url", help="judge server URL up to /v1 (openai; default: api.openai.com; "
+                                                "API key from OPENAI_API_KEY)")
+    judge.add_argument("--judge-method", choices=("two-step", "one-step"), default="two-step",
+                       help="two-step: the paper's extract-then-rate (default); one-step: CORRECT/INCORRECT/NOT_ATTEMPTED")
+    judge.add_argument("--judge-cache", metavar="PATH", help="JSONL cache of judge replies: a re-run asks nothing twice")
 
 
 def render(result: dict[str, Any], title: str = "scores"):
@@ -73,13 +81,24 @@ def run(args: argparse.Namespace) -> int:
     from knowbound.io import write_json
     from knowbound.scoring import score_files
 
+    rejudge = None
+    if args.judge_backend:
+        from knowbound.judge import rejudge_from_options
+
+        rejudge = rejudge_from_options(args.judge_backend, args.judge_model, base_url=args.judge_base_url,
+                                       method=args.judge_method, cache_path=args.judge_cache)
     result = score_files(args.predictions, args.reference, args.scoring, skip_bad=args.skip_bad,
-                         n_bootstrap=args.bootstrap, seed=args.seed, ece_bins=args.ece_bins)
+                         n_bootstrap=args.bootstrap, seed=args.seed, ece_bins=args.ece_bins, rejudge=rejudge)
     console = Console()
     for table in render(result, title=f"{args.predictions} ({args.scoring} scoring, n={result['n']})"):
         console.print(table)
     if result.get("skipped"):
         console.print(f"skipped {result['skipped']} bad rows")
+    if rejudge is not None:
+        changed = f"judge changed {result.get('judge_changed', 0)} answers from wrong to correct"
+        if "reference_judge_changed" in result:
+            changed += f" ({result['reference_judge_changed']} in the reference)"
+        console.print(changed, markup=False, highlight=False)
     if args.output:
         write_json(args.output, result)
         console.print(f"wrote {args.output}")
