@@ -150,3 +150,19 @@ def test_score_files_reads_official_files(tmp_path):
     (tmp_path / "ref.jsonl").write_text("".join(json.dumps(r) + "\n" for r in reversed(REFERENCE)))
     r = score_files(tmp_path / "new.jsonl", tmp_path / "ref.jsonl", "paper", n_bootstrap=0)
     assert r["honesty"] == pytest.approx(7 / 12)  # same as the in-memory rows, reference order irrelevant
+
+
+def test_reference_graded_in_a_second_process_gives_the_same_result(tmp_path, monkeypatch):
+    import knowbound.scoring as scoring
+
+    monkeypatch.setattr(scoring, "_WORKER_MIN_BYTES", 0)  # use the worker even for tiny files
+    (tmp_path / "new.jsonl").write_text("".join(json.dumps(r) + "\n" for r in NEW))
+    (tmp_path / "ref.jsonl").write_text("".join(json.dumps(r) + "\n" for r in REFERENCE))
+    one = score_files(tmp_path / "new.jsonl", tmp_path / "ref.jsonl", "paper", n_bootstrap=100, workers=1)
+    two = score_files(tmp_path / "new.jsonl", tmp_path / "ref.jsonl", "paper", n_bootstrap=100, workers=2)
+    assert one == two and two["honesty"] == pytest.approx(7 / 12)
+    # an error in the worker's file comes back whole: file, line, field
+    (tmp_path / "ref.jsonl").write_text(json.dumps(REFERENCE[0]) + "\n" + json.dumps({**REFERENCE[1], "question": 1}) + "\n")
+    with pytest.raises(DataError) as exc:
+        score_files(tmp_path / "new.jsonl", tmp_path / "ref.jsonl", workers=2)
+    assert (exc.value.path, exc.value.line, exc.value.field) == (str(tmp_path / "ref.jsonl"), 2, "question")

@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bootstrap resamples for 95%% intervals (0: none; default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--ece-bins", type=int, default=15, help="equal-width ECE bins (default 15)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="2: grade a large reference in a second process meanwhile; 1: one process")
     judge = parser.add_argument_group("LLM judge (re-checks only the answers string matching marks wrong)")
     judge.add_argument("--judge-backend", choices=("openai", "hf"), help="backend of the judge model (usually openai)")
     judge.add_argument("--judge-model", help="judge model: the server's model name (openai) or a path/Hub name (hf)")
@@ -46,11 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     judge.add_argument("--judge-cache", metavar="PATH", help="JSONL cache of judge replies: a re-run asks nothing twice")
 
 
-def render(result: dict[str, Any], title: str = "scores"):
+def render(result: dict[str, Any]):
     """The metrics (and transitions, when present) as ``rich`` tables."""
     from rich.table import Table
 
-    table = Table(title=title)
+    table = Table()
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("95% CI", justify="right")
@@ -90,7 +92,10 @@ def run(args: argparse.Namespace) -> int:
     result = score_files(args.predictions, args.reference, args.scoring, skip_bad=args.skip_bad,
                          n_bootstrap=args.bootstrap, seed=args.seed, ece_bins=args.ece_bins, rejudge=rejudge)
     console = Console()
-    for table in render(result, title=f"{args.predictions} ({args.scoring} scoring, n={result['n']})"):
+    reference = f" against {args.reference}" if args.reference else ""
+    console.print(f"{args.predictions}{reference}: {result['n']} answers, {args.scoring} scoring",
+                  markup=False, highlight=False, soft_wrap=True)
+    for table in render(result):
         console.print(table)
     if result.get("skipped"):
         console.print(f"skipped {result['skipped']} bad rows")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable
 
 from knowbound.datasets.adapters import ADAPTERS, RowError, detect_adapter

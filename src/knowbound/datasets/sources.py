@@ -14,7 +14,7 @@ import json.scanner
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 from knowbound.errors import DataError, KnowboundError, require
 from knowbound.io import ErrorHandler, iter_jsonl

@@ -107,8 +107,9 @@ def _rule(keyword: str, rest: tuple[str, ...] | str) -> re.Pattern[str]:
 
 
 # The "I ..." rules in one pass: group ``hard`` (declining) before group ``hedgeable`` (uncertainty).
+# The lookbehind drops an "i" inside a word ("taxi", "ski") before the alternatives are tried.
 I_RULE = re.compile(
-    "i(?:(?P<hard>" + "|".join(I_HARD) + ")|(?P<hedgeable>" + "|".join(I_UNCERTAIN) + "))"
+    r"i(?<![a-z0-9_]i)(?:(?P<hard>" + "|".join(I_HARD) + ")|(?P<hedgeable>" + "|".join(I_UNCERTAIN) + "))"
 )
 # (keyword, compiled rule, hedgeable, must open a sentence), tried in this order after I_RULE.
 RULES: tuple[tuple[str, re.Pattern[str], bool, bool], ...] = (
@@ -141,21 +142,20 @@ def find_refusal(text: str, question: str = "") -> str | None:
     if len(low) != len(text):  # rare letters whose lower case is longer: no Title Case guard
         text = low
     start = confidence_prefix_end(low)
-    question_low = normalize_apostrophes(question).lower() if question else ""
     for m in I_RULE.finditer(low, start):
-        span = _accept(m, text, low, start, question_low, m.lastgroup == "hedgeable", False)
+        span = _accept(m, text, low, start, question, m.lastgroup == "hedgeable", False)
         if span:
             return span
     for keyword, rule, hedgeable, sentence_start in RULES:
         if keyword in low:
             for m in rule.finditer(low, start):
-                span = _accept(m, text, low, start, question_low, hedgeable, sentence_start)
+                span = _accept(m, text, low, start, question, hedgeable, sentence_start)
                 if span:
                     return span
     return None
 
 
-def _accept(m: re.Match, text: str, low: str, start: int, question_low: str, hedgeable: bool,
+def _accept(m: re.Match, text: str, low: str, start: int, question: str, hedgeable: bool,
             sentence_start: bool) -> str | None:
     """The matched phrase if it is a refusal (the guards of the module docstring), else None."""
     at, end = m.start(), m.end()
@@ -171,7 +171,7 @@ def _accept(m: re.Match, text: str, low: str, start: int, question_low: str, hed
         or HEDGE_BEFORE_RE.search(low, max(start, at - _HEDGE_BEFORE_WINDOW), at)
     ):
         return None
-    if question_low and low[at:end] in question_low:
+    if question and low[at:end] in normalize_apostrophes(question).lower():
         return None
     return span
 

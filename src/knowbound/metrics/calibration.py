@@ -36,7 +36,6 @@ def ece(conf: ArrayLike, correct: ArrayLike, n_bins: int = 15) -> float | None:
     if not c.size:
         return None
     bins = np.minimum((c * n_bins).astype(np.int64), n_bins - 1)
-    count = np.bincount(bins, minlength=n_bins)
     sum_conf = np.bincount(bins, weights=c, minlength=n_bins)
     sum_acc = np.bincount(bins, weights=y, minlength=n_bins)
     # sum_b n_b/n * |acc_b - conf_b| = sum_b |sum_acc_b - sum_conf_b| / n
