@@ -25,7 +25,8 @@ test-all: $(STAMP)
 	$(PY) -m pytest
 
 demo: $(STAMP)
-	$(PY) -m knowbound demo
+	$(PY) -m knowbound.examples runs/example
+	$(VENV)/bin/knowbound score runs/example/predictions.jsonl --reference runs/example/reference.jsonl --output runs/example/metrics.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist src/*.egg-info
