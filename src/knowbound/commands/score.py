@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
         rejudge = rejudge_from_options(args.judge_backend, args.judge_model, base_url=args.judge_base_url,
                                        method=args.judge_method, cache_path=args.judge_cache)
     result = score_files(args.predictions, args.reference, args.scoring, skip_bad=args.skip_bad,
-                         n_bootstrap=args.bootstrap, seed=args.seed, ece_bins=args.ece_bins, rejudge=rejudge)
+                         n_bootstrap=args.bootstrap, seed=args.seed, ece_bins=args.ece_bins, rejudge=rejudge,
+                         workers=args.workers)
     console = Console()
     reference = f" against {args.reference}" if args.reference else ""
     console.print(f"{args.predictions}{reference}: {result['n']} answers, {args.scoring} scoring",
