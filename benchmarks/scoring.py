@@ -26,6 +26,7 @@ from pathlib import Path
 
 from knowbound.examples import example_rows
 from knowbound.io import write_jsonl
+from knowbound import scoring
 from knowbound.scoring import score_files
 
 
@@ -127,6 +128,7 @@ def main() -> None:
         pred_path, ref_path = Path(tmp, "predictions.jsonl"), Path(tmp, "reference.jsonl")
         write_jsonl(pred_path, predictions)
         write_jsonl(ref_path, reference)
+        ref_bytes = ref_path.stat().st_size
         del predictions, reference
         print(f"generated {args.rows:,} prediction rows + reference in {time.perf_counter() - t:.1f} s")
 
@@ -134,6 +136,9 @@ def main() -> None:
         t, c = time.perf_counter(), time.process_time()
         ours = score_files(pred_path, ref_path, "default", workers=2)  # as `knowbound score` runs it
         seconds, cpu = time.perf_counter() - t, time.process_time() - c
+        t, c = time.perf_counter(), time.process_time()
+        ours_one = score_files(pred_path, ref_path, "default", workers=1)  # all in one process
+        seconds_one, cpu_one = time.perf_counter() - t, time.process_time() - c
         t, c = time.perf_counter(), time.process_time()
         ours_paper = score_files(pred_path, ref_path, "paper", workers=2)
         seconds_paper, cpu_paper = time.perf_counter() - t, time.process_time() - c
@@ -153,18 +158,24 @@ def main() -> None:
     agree = all(round(check[k], 10) == round(base[k], 10) for k in keys)
     b_full = b_seconds * args.rows / b_rows
 
-    print(f"\n{'':28s}{'knowbound':>12s}{'knowbound':>12s}{'baseline':>12s}")
-    print(f"{'':28s}{'default':>12s}{'paper':>12s}{'(paper)':>12s}")
-    print(f"{'rows':28s}{args.rows:>12,}{args.rows:>12,}{b_rows:>12,}")
-    print(f"{'seconds':28s}{seconds:>12.1f}{seconds_paper:>12.1f}{b_seconds:>12.1f}")
-    print(f"{'CPU seconds':28s}{cpu:>12.1f}{cpu_paper:>12.1f}{b_cpu:>12.1f}")
-    print(f"{'seconds per 1M rows':28s}{seconds * 1e6 / args.rows:>12.1f}{seconds_paper * 1e6 / args.rows:>12.1f}"
-          f"{b_seconds * 1e6 / b_rows:>12.1f}")
-    print(f"{'bootstrap CIs / calibration':28s}{'yes':>12s}{'yes':>12s}{'no':>12s}")
+    cols = [("default", seconds, cpu, args.rows, ours), ("default", seconds_one, cpu_one, args.rows, ours_one),
+            ("paper", seconds_paper, cpu_paper, args.rows, ours_paper), ("(paper)", b_seconds, b_cpu, b_rows, base)]
+    print(f"\n{'':28s}" + "".join(f"{h:>13s}" for h in ("knowbound", "knowbound", "knowbound", "baseline")))
+    print(f"{'':28s}" + "".join(f"{c[0]:>13s}" for c in cols))
+    # score_files uses the second process only for a reference file of _WORKER_MIN_BYTES or more.
+    procs = 2 if ref_bytes >= scoring._WORKER_MIN_BYTES else 1
+    print(f"{'processes':28s}" + "".join(f"{p:>13d}" for p in (procs, 1, procs, 1)))
+    print(f"{'rows':28s}" + "".join(f"{c[3]:>13,}" for c in cols))
+    print(f"{'seconds':28s}" + "".join(f"{c[1]:>13.1f}" for c in cols))
+    print(f"{'CPU seconds (this process)':28s}" + "".join(f"{c[2]:>13.1f}" for c in cols))
+    print(f"{'seconds per 1M rows':28s}" + "".join(f"{c[1] * 1e6 / c[3]:>13.1f}" for c in cols))
+    print(f"{'bootstrap CIs / calibration':28s}" + "".join(f"{v:>13s}" for v in ("yes", "yes", "yes", "no")))
     for k in keys:
-        print(f"{k:28s}{ours[k]:>12.4f}{ours_paper[k]:>12.4f}{base[k]:>12.4f}")
+        print(f"{k:28s}" + "".join(f"{c[4][k]:>13.4f}" for c in cols))
+    assert ours_one == ours, "one and two processes must give the same result"
     print(f"paper mode equals the baseline on its {b_rows:,} rows: {agree}")
     print(json.dumps({"rows": args.rows, "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
+                      "seconds_one_process": round(seconds_one, 2),
                       "seconds_paper": round(seconds_paper, 2), "cpu_seconds_paper": round(cpu_paper, 2),
                       "baseline_rows": b_rows, "baseline_seconds": round(b_seconds, 2),
                       "baseline_cpu_seconds": round(b_cpu, 2),
