@@ -1,0 +1,150 @@
+"""A finished run directory (docs/run-directory.md) loaded into plain records for the report.
+
+Everything but the directory itself is optional: a missing or unreadable file becomes a note
+the page shows, never an exception, so a half-finished run still gets a report of what it has.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from knowbound.errors import DataError, KnowboundError
+from knowbound.io import read_jsonl
+
+REFERENCE_MODEL = "unaligned"
+# Models in the order the paper discusses them (docs/run-directory.md names); others follow, sorted.
+MODEL_ORDER: tuple[str, ...] = (
+    "unaligned", "sft-baseline", "prompt", "absolute", "confidence-num", "confidence-verb",
+    "multisample", "rtuning", "dpo",
+)
+# Knowledge-world sets first (in-domain, then out-of-domain), then the paper's real datasets.
+SET_ORDER: tuple[str, ...] = ("test", "paraphrase", "fictional", "popular",
+                              "triviaqa", "nonambigqa", "puqa", "pkqa")
+TRAIN_SET = "train"  # probed, never evaluated: not a set of the report
+
+
+def ordered(names: Iterable[str], preferred: tuple[str, ...]) -> list[str]:
+    """``names`` with those in ``preferred`` first, in that order, then the rest sorted."""
+    names = set(names)
+    return [n for n in preferred if n in names] + sorted(names - set(preferred))
+
+
+def _read_json(path: Path, notes: list[str]) -> Any:
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        notes.append(f"{path.name} could not be read ({exc}); left out.")
+        return None
+
+
+def _read_rows(path: Path, base: Path, notes: list[str]) -> list[dict]:
+    """Rows of a JSONL file; bad lines are skipped and counted in a note."""
+    bad: list[DataError] = []
+    name = path.relative_to(base).as_posix()
+    try:
+        rows = read_jsonl(path, on_error=bad.append)
+    except DataError as exc:
+        notes.append(f"{name}: {exc.message}; left out.")
+        return []
+    if bad:
+        notes.append(f"{name}: skipped {len(bad)} unreadable row(s), the first at line {bad[0].line} "
+                     f"({bad[0].message}).")
+    return rows
+
+
+@dataclass
+class Run:
+    """What the report reads from a run directory."""
+
+    path: Path
+    metrics: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # model -> set -> metrics
+    predictions: dict[str, dict[str, list[dict]]] = field(default_factory=dict)  # model -> set -> rows
+    questions: dict[str, dict[str, dict]] = field(default_factory=dict)  # set -> id -> question row
+    config_text: str | None = None
+    manifest: dict[str, Any] | None = None
+    probe: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)  # problems met while loading
+
+    @property
+    def models(self) -> list[str]:
+        """Every model with metrics or predictions, in report order."""
+        return ordered(set(self.metrics) | set(self.predictions), MODEL_ORDER)
+
+    @property
+    def methods(self) -> list[str]:
+        """The aligned models (every model but the unaligned reference)."""
+        return [m for m in self.models if m != REFERENCE_MODEL]
+
+    @property
+    def sets(self) -> list[str]:
+        """Every evaluated set, in report order."""
+        names = {s for by_set in self.metrics.values() for s in by_set}
+        names |= {s for by_set in self.predictions.values() for s in by_set}
+        return ordered(names - {TRAIN_SET}, SET_ORDER)
+
+    @property
+    def main_set(self) -> str | None:
+        """The in-domain set the per-method figures use: ``test`` when present, else the set where
+        the most methods have transitions against the reference (earliest in order on a tie)."""
+        sets = self.sets
+        if not sets or "test" in sets:
+            return "test" if sets else None
+
+        def with_transitions(s: str) -> int:
+            return sum("transitions" in self.metrics.get(m, {}).get(s, {}) for m in self.methods)
+
+        return max(sets, key=lambda s: (with_transitions(s), -sets.index(s)))
+
+    def metric(self, model: str, set_name: str) -> dict[str, Any]:
+        """The metrics of ``model`` on ``set_name`` ({} when absent)."""
+        value = self.metrics.get(model, {}).get(set_name)
+        return value if isinstance(value, dict) else {}
+
+    def rows(self, model: str, set_name: str | None) -> list[dict]:
+        """The prediction rows of ``model`` on ``set_name`` ([] when absent)."""
+        return self.predictions.get(model, {}).get(set_name or "", [])
+
+    def exposure(self, row: dict, set_name: str) -> int | None:
+        """Ground-truth exposure of a prediction row: its own ``meta``, else its question's."""
+        meta = row.get("meta") or self.questions.get(set_name, {}).get(str(row.get("id")), {}).get("meta") or {}
+        value = meta.get("exposure")
+        return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """Read ``run_dir``; raises ``KnowboundError`` only when it is not a directory."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise KnowboundError(f"{path}: not a run directory")
+    run = Run(path=path)
+    notes = run.notes
+    metrics = _read_json(path / "metrics.json", notes)
+    if isinstance(metrics, dict):
+        run.metrics = {str(m): s for m, s in metrics.items() if isinstance(s, dict)}
+    elif not (path / "metrics.json").exists():
+        notes.append("metrics.json not found: no metric tables (has the scoring stage run?).")
+    pred_dir = path / "predictions"
+    if pred_dir.is_dir():
+        for model_dir in sorted(p for p in pred_dir.iterdir() if p.is_dir()):
+            for file in sorted(model_dir.glob("*.jsonl")):
+                rows = _read_rows(file, path, notes)
+                if rows:
+                    run.predictions.setdefault(model_dir.name, {})[file.stem] = rows
+    else:
+        notes.append("predictions/ not found: no figures from answers and no example transcripts.")
+    for set_name in run.sets:
+        file = path / "questions" / f"{set_name}.jsonl"
+        if file.exists():
+            run.questions[set_name] = {str(q.get("id")): q for q in _read_rows(file, path, notes)}
+    if (path / "config.yaml").exists():
+        run.config_text = (path / "config.yaml").read_text(encoding="utf-8", errors="replace")
+    manifest = _read_json(path / "manifest.json", notes)
+    run.manifest = manifest if isinstance(manifest, dict) else None
+    probe = _read_json(path / "probe.json", notes)
+    run.probe = probe if isinstance(probe, dict) else None
+    return run
