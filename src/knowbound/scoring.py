@@ -104,17 +104,22 @@ def _parse_fast(row: Mapping[str, Any]) -> tuple | None:
     text = get("pred_text")
     if text is None:
         text = get("prediction")
+    if not (type(qid) is str and qid and type(question) is str and type(text) is str
+            and type(answers) is list and get("choices") is None):
+        return None
+    has_gold = False
+    for a in answers:
+        if type(a) is not str:
+            return None
+        has_gold = has_gold or bool(a.strip())
+    if not has_gold:
+        return None
     conf = get("confidence")
-    if (
-        type(qid) is str and qid and type(question) is str and type(text) is str
-        and type(answers) is list and answers and get("choices") is None
-        and all(type(a) is str for a in answers) and any(a.strip() for a in answers)
-    ):
-        if conf is None:
-            return qid, question, tuple(answers), (), None, text, math.nan
-        if type(conf) is float and 0.0 <= conf <= 1.0:
-            return qid, question, tuple(answers), (), None, text, conf
-    return None
+    if conf is None:
+        conf = math.nan
+    elif type(conf) is not float or not 0.0 <= conf <= 1.0:
+        return None
+    return qid, question, tuple(answers), (), None, text, conf
 
 
 def _parse(row: Mapping[str, Any], number: int) -> tuple:
@@ -130,27 +135,28 @@ def collect_predictions(source: str, rows: Iterable[tuple[int, Mapping[str, Any]
                         errors: list[DataError] | None = None) -> Predictions:
     """Check and gather numbered prediction rows; a bad row raises ``DataError`` or, with
     ``skip_bad``, lands in ``errors``. Duplicate ids and open questions without answers are bad."""
-    p = Predictions(source, errors=errors if errors is not None else [])
+    errors = errors if errors is not None else []
     first_row: dict[str, int] = {}
-    columns = (p.ids, p.questions, p.answers, p.choices, p.answer_index, p.texts, p.confidences)
-    appends = [c.append for c in columns]
+    parsed_rows = []
+    add = parsed_rows.append
     for number, row in rows:
         try:
             parsed = _parse_fast(row) or _parse(row, number)
-            if parsed[0] in first_row:
-                raise RowError("id", f"duplicate id {parsed[0]!r} (first at row {first_row[parsed[0]]})")
+            qid = parsed[0]
+            if qid in first_row:
+                raise RowError("id", f"duplicate id {qid!r} (first at row {first_row[qid]})")
         except RowError as exc:
             err = DataError(source, exc.message, number, exc.field)
             if not skip_bad:
                 raise err from None
-            p.errors.append(err)
+            errors.append(err)
             continue
-        first_row[parsed[0]] = number
-        for append, value in zip(appends, parsed):
-            append(value)
-    if not p.ids:
-        raise DataError(source, f"no usable rows ({len(p.errors)} skipped)")
-    return p
+        first_row[qid] = number
+        add(parsed)
+    if not parsed_rows:
+        raise DataError(source, f"no usable rows ({len(errors)} skipped)")
+    columns = [list(c) for c in zip(*parsed_rows)]  # rows -> columns in one pass
+    return Predictions(source, *columns, errors=errors)
 
 
 @contextlib.contextmanager
