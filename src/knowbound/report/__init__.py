@@ -29,8 +29,9 @@ def write_report(run_dir: Path) -> tuple[Path, Path]:
     run_dir = Path(run_dir)
     doc = build_document(load_run(run_dir))
     files = run_dir / FILES_DIR
-    files.mkdir(exist_ok=True)
     figures = doc.figures()
+    if figures:
+        files.mkdir(exist_ok=True)
     # A re-run may draw fewer figures (a model removed): old PNGs would be stale, not linked.
     keep = {f.filename for f in figures}
     for old in files.glob("fig-*.png"):

@@ -16,7 +16,6 @@ from knowbound.report.data import REFERENCE_MODEL, Run
 from knowbound.report.document import Examples, Transcript, slug
 from knowbound.types import LABELS
 
-ECE_BINS = 15  # the default of knowbound.scoring.summarize, so the diagrams match metrics.json
 # Exposures from here on share one point: few facts have each count, and all are well known.
 EXPOSURE_GROUP_FROM = 8
 EXAMPLES_PER_CELL = 3
@@ -78,7 +77,7 @@ class Reliability:
     ece: float
 
 
-def reliability(conf: np.ndarray, correct: np.ndarray, n_bins: int = ECE_BINS) -> Reliability:
+def reliability(conf: np.ndarray, correct: np.ndarray, n_bins: int) -> Reliability:
     """Reliability-diagram bins: bin b = [b/B, (b+1)/B), the last also holds 1.0 (as ``metrics.ece``)."""
     bins = np.minimum((conf * n_bins).astype(np.int64), n_bins - 1)
     counts = np.bincount(bins, minlength=n_bins)

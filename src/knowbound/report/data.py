@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+import yaml
+
 from knowbound.errors import DataError, KnowboundError
 from knowbound.io import read_jsonl
 
@@ -24,6 +26,7 @@ MODEL_ORDER: tuple[str, ...] = (
 SET_ORDER: tuple[str, ...] = ("test", "paraphrase", "fictional", "popular",
                               "triviaqa", "nonambigqa", "puqa", "pkqa")
 TRAIN_SET = "train"  # probed, never evaluated: not a set of the report
+DEFAULT_ECE_BINS = 15  # knowbound.scoring.summarize's default, for a run whose config names none
 
 
 def ordered(names: Iterable[str], preferred: tuple[str, ...]) -> list[str]:
@@ -99,6 +102,16 @@ class Run:
             return sum("transitions" in self.metrics.get(m, {}).get(s, {}) for m in self.methods)
 
         return max(sets, key=lambda s: (with_transitions(s), -sets.index(s)))
+
+    @property
+    def ece_bins(self) -> int:
+        """The ECE bins the run scored with (config ``eval.ece_bins``), so diagrams match metrics.json."""
+        try:
+            config = yaml.safe_load(self.config_text or "") or {}
+            bins = config.get("eval", {}).get("ece_bins", DEFAULT_ECE_BINS)
+        except (yaml.YAMLError, AttributeError):
+            return DEFAULT_ECE_BINS
+        return bins if isinstance(bins, int) and not isinstance(bins, bool) and bins > 0 else DEFAULT_ECE_BINS
 
     def metric(self, model: str, set_name: str) -> dict[str, Any]:
         """The metrics of ``model`` on ``set_name`` ({} when absent)."""

@@ -83,8 +83,9 @@ def boundary_section(run: Run, main: str, styles) -> Section:
                              "person the pretraining corpus held. A model that knows its boundary refuses where "
                              "the unaligned model errs (dashed line)."))
     if run.probe is not None:
-        blocks.append(Table(("probe summary", "value"), tuple(_flatten(run.probe)), title="probe.json",
-                            id="table-probe"))
+        blocks.append(Table(("probe summary", "value"), tuple(_flatten(run.probe)), id="table-probe",
+                            title="probe.json: the probe's knowledge categories and how they agree with the "
+                                  "ground truth"))
     else:
         blocks.append(Note("probe.json not found: no agreement of the probe with the ground truth."))
     return Section("boundary", "Knowledge boundary", tuple(blocks))
@@ -98,13 +99,13 @@ def calibration_section(run: Run, main: str, styles) -> Section:
         if not conf.size:
             without.append(model)
             continue
-        rel = analysis.reliability(conf, correct)
+        rel = analysis.reliability(conf, correct, run.ece_bins)
         diagrams.append(Figure(f"fig-reliability-{slug(model)}", f"{model}: reliability",
                                plots.reliability_figure(model, rel, main)))
         curves.append(analysis.risk_curve(model, conf, correct))
     if diagrams:
         blocks.append(Gallery(tuple(diagrams)))
-        blocks.append(Note(f"Accuracy of the answers in each of {analysis.ECE_BINS} equal-width confidence bins "
+        blocks.append(Note(f"Accuracy of the answers in each of {run.ece_bins} equal-width confidence bins "
                            "(the bins of knowbound.metrics.ece); the number on a bar is its count of answers."))
         blocks.append(Figure("fig-risk-coverage", "Risk-coverage",
                              plots.risk_coverage_figure(curves, main, styles),

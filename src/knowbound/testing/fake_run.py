@@ -14,6 +14,7 @@ predictions. No weights are written under ``models/``.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,7 +26,7 @@ from knowbound.grading import CONFIDENCE_VERB_PREFIXES, CONFIDENCE_VERB_VALUES, 
 from knowbound.io import atomic_write_text, write_json, write_jsonl
 from knowbound.metrics import auroc, refusal_rate
 from knowbound.scoring import summarize
-from knowbound.types import Question
+from knowbound.types import CATEGORIES, Question
 
 DEFAULT_METHODS: tuple[str, ...] = ("absolute", "confidence-verb", "rtuning", "dpo")
 EVAL_SETS: tuple[str, ...] = ("test", "paraphrase", "fictional", "popular")
@@ -183,13 +184,13 @@ def _category(greedy_correct: bool, n_correct: int, m: int) -> str:
 
 
 def write_probe(run_dir: Path, rng: random.Random, questions: list[Question], known: list[bool]) -> list[dict]:
-    """``samples/train.jsonl``, ``knowledge.jsonl`` and ``probe.json``; returns the knowledge rows."""
+    """``samples/train.jsonl``, ``knowledge.jsonl`` and ``probe.json`` (the loop's keys); returns
+    the knowledge rows."""
     samples, knowledge = [], []
     for q, k in zip(questions, known):
-        verdicts = []
-        for index in range(SAMPLES_PER_QUESTION + 1):
-            text = _answer(rng, q, _guess(rng, q, k))
-            verdicts.append(grade(text, q).correct)
+        texts = [_answer(rng, q, _guess(rng, q, k)) for _ in range(SAMPLES_PER_QUESTION + 1)]
+        verdicts = [grade(text, q).correct for text in texts]
+        for index, text in enumerate(texts):
             samples.append({"question_id": q.id, "sample_index": index, "text": text, "finish_reason": "stop",
                             "greedy": index == 0, "temperature": 0.0 if index == 0 else 1.0,
                             "seed": None if index == 0 else index, "logprob": None, "error": None})
@@ -198,21 +199,20 @@ def write_probe(run_dir: Path, rng: random.Random, questions: list[Question], kn
                           "n_samples": SAMPLES_PER_QUESTION,
                           "expected_accuracy": n_correct / SAMPLES_PER_QUESTION,
                           "category": _category(verdicts[0], n_correct, SAMPLES_PER_QUESTION),
-                          "agreement": None, "meta": dict(q.meta)})
+                          "agreement": Counter(texts[1:]).most_common(1)[0][1] / SAMPLES_PER_QUESTION,
+                          "meta": dict(q.meta)})
     write_jsonl(run_dir / "samples" / "train.jsonl", samples)
     write_jsonl(run_dir / "knowledge.jsonl", knowledge)
-    categories = {c: sum(r["category"] == c for r in knowledge)
-                  for c in ("HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown")}
-    # Ground truth: a fact is knowable when its person appeared in pretraining (exposure > 0).
-    says_known = [r["category"] != "Unknown" for r in knowledge]
+    # Ground truth: a fact can be known only when its person appeared in pretraining (exposure > 0).
     seen = [r["meta"]["exposure"] > 0 for r in knowledge]
-    agree = sum(a == b for a, b in zip(says_known, seen)) / len(seen)
-    unknown_hits = sum(not a and not b for a, b in zip(says_known, seen))
+    n = len(knowledge)
     write_json(run_dir / "probe.json", {
-        "questions": len(knowledge), "samples_per_question": SAMPLES_PER_QUESTION, "categories": categories,
-        "ground_truth": {"rule": "known = exposure > 0", "agreement": round(agree, 4),
-                         "unknown_precision": round(unknown_hits / max(1, says_known.count(False)), 4),
-                         "unknown_recall": round(unknown_hits / max(1, seen.count(False)), 4)},
+        "n": n,
+        "categories": {c: sum(r["category"] == c for r in knowledge) for c in CATEGORIES},
+        "greedy_accuracy": sum(r["greedy_correct"] for r in knowledge) / n,
+        "mean_expected_accuracy": sum(r["expected_accuracy"] for r in knowledge) / n,
+        "auroc_expected_accuracy_seen": auroc([r["expected_accuracy"] for r in knowledge], seen),
+        "auroc_agreement_seen": auroc([r["agreement"] for r in knowledge], seen),
     })
     return knowledge
 
@@ -243,7 +243,7 @@ def write_config_and_manifest(run_dir: Path, seed: int, methods: Sequence[str], 
     config = {"name": run_dir.name, "seed": seed, "world": {"preset": "tiny"},
               "model": {"backend": "hf", "path": "world/chat-model"},
               "probe": {"samples": SAMPLES_PER_QUESTION, "temperature": 1.0},
-              "methods": list(methods), "eval": {"sets": list(sets), "bootstrap": 200},
+              "methods": list(methods), "eval": {"sets": list(sets), "bootstrap": 200, "ece_bins": 15},
               "train": {"lora": True, "epochs": 2, "lr": 2.0e-4}}
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
     stages = {}
