@@ -202,3 +202,13 @@ def test_missing_file_and_unknown_type(tmp_path):
     (tmp_path / "x.txt").write_text("hi")
     with pytest.raises(DataError, match="unknown file type '.txt'"):
         load_questions(tmp_path / "x.txt")
+
+
+def test_mixed_formats_name_both_and_generic_reads_them(tmp_path):
+    p = write_jsonl(tmp_path / "mixed.jsonl", [NONAMBIG, {"question_id": "2", "question": "2 + 2 =",
+                                                          "choices": ["3", "4"], "target": 1}])
+    with pytest.raises(DataError) as exc:
+        load_questions(p)
+    assert exc.value.line == 2
+    assert "this row looks like 'mmlu' but the first like 'nonambigqa'" in exc.value.message
+    assert [q.kind for q in load_questions(p, "generic").questions] == ["open", "choice"]

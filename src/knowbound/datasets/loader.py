@@ -62,6 +62,7 @@ def load_questions(
     questions: list[Question] = []
     first_line: dict[str, int] = {}
     fn = None
+    detected = adapter is None
     n_rows = bad_rows = 0
     for number, row in src.rows:
         if limit is not None and len(questions) >= limit:
@@ -78,7 +79,11 @@ def load_questions(
             if q.id in first_line:
                 raise RowError("id", f"duplicate id {q.id!r} (first at row {first_line[q.id]})")
         except RowError as exc:
-            err = DataError(src.name, exc.message, number, exc.field)
+            message = exc.message
+            if detected and detect_adapter(row) not in (None, adapter):  # a file mixing formats
+                message += (f" (this row looks like '{detect_adapter(row)}' but the first like '{adapter}';"
+                            " name the format with --adapter)")
+            err = DataError(src.name, message, number, exc.field)
             if not skip_bad:
                 raise err from None
             errors.append(err)
