@@ -41,7 +41,12 @@ PAPER_IDK_EXPRESSIONS: tuple[str, ...] = (
 )
 _PAPER_IDK_RESPONSE_LOWER = PAPER_IDK_RESPONSE.lower()
 
-# --- default mode: our phrase inventory (lower case; each starts with the word it is keyed on) ----
+# --- default mode -----------------------------------------------------------------------------------
+# knowbound's inventory of the ways chat models decline (issue #2's list: "I don't know", "I'm not
+# sure", "I cannot answer", "I have no information about", "I apologize, but ...", "I'm sorry, but
+# I ...", "I am unable to", "not able to provide", "there is no information", "I'm not aware of",
+# "I'm not familiar with", "I am unsure", ...), plus the paper's expressions above tied to refusal
+# syntax. Lower case; each pattern starts with the word it is keyed on.
 _IM = r"(?:'m| am)"  # after "i"
 _NEG_DO = r"(?:do not|don't|dont|did not|didn't)"
 _NEG_CAN = r"(?:cannot|can't|can not|could not|couldn't|won't be able to|will not be able to)"
