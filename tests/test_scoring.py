@@ -4,7 +4,8 @@ import math
 import pytest
 
 from knowbound.errors import DataError, KnowboundError
-from knowbound.scoring import _parse, _parse_fast, score_files, score_rows, summarize
+from knowbound.predictions import _parse, _parse_fast
+from knowbound.scoring import score_files, score_rows, summarize
 
 
 def row(qid, pred, answers=("Paris",), question="Capital of France?", **extra):

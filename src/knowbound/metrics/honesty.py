@@ -23,7 +23,8 @@ import numpy as np
 from knowbound.types import LABELS
 
 LABEL_CODES: dict[str, int] = {label: i for i, label in enumerate(LABELS)}
-CORRECT, WRONG, IDK = 0, 1, 2
+# The integer label codes every array of labels uses (grading produces them).
+CORRECT, WRONG, IDK = LABEL_CODES["correct"], LABEL_CODES["wrong"], LABEL_CODES["idk"]
 
 
 def label_codes(labels: Sequence[str] | Sequence[int] | np.ndarray) -> np.ndarray:
