@@ -40,7 +40,6 @@ def _pre_tokenizer():
             pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True),
             pre_tokenizers.Split(Regex(r"\n"), behavior="isolated"),
             pre_tokenizers.Punctuation(behavior="isolated"),
-            pre_tokenizers.Digits(individual_digits=False),
         ]
     )
 
