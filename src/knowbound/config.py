@@ -1,0 +1,232 @@
+"""The run config: typed dataclasses with documented defaults, one YAML file, CLI overrides.
+
+``load_config(path, overrides=["probe.m=5", ...])`` reads YAML, applies ``key=value``
+overrides (values parsed as YAML), checks every key against the dataclasses — an unknown or
+mistyped key is an error naming the file and the key — and returns a ``RunConfig``. The resolved
+config is saved with every run (``config.yaml``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from knowbound.errors import DataError, KnowboundError
+from knowbound.training import LoraSpec, TrainConfig
+
+DEFAULT_METHODS = ("sft-baseline", "prompt", "absolute", "confidence-num", "confidence-verb",
+                   "multisample", "rtuning", "dpo")
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """The unaligned model: a knowledge-world preset, or a Hub name / local path."""
+
+    world: str | None = None  # tiny | small | micro: build (or reuse) that world and use its chat model
+    world_seed: int = 0
+    world_dir: str | None = None  # cache directory for worlds (default ~/.cache/knowbound/worlds)
+    path: str | None = None  # Hub name or local path (ignored when `world` is set)
+    backend: str = "hf"  # hf | openai (training and eval of trained models always use hf)
+    base_url: str | None = None  # openai backend only
+    api_key_env: str = "OPENAI_API_KEY"
+    prompt_format: str = "chat"  # chat | plain
+    dtype: str = "auto"
+    device: str | None = None
+    max_batch_size: int = 1024
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class SetSection:
+    """A question set: ``world:<set>`` for the knowledge world, or a path / Hub dataset name."""
+
+    source: str
+    adapter: str | None = None
+    split: str | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class DataSection:
+    train: SetSection = field(default_factory=lambda: SetSection("world:train"))
+    eval: dict[str, SetSection] = field(default_factory=lambda: {
+        s: SetSection(f"world:{s}") for s in ("test", "paraphrase", "fictional", "popular")})
+    main_set: str = "test"  # the in-domain set the report's transitions and examples use
+
+
+@dataclass(frozen=True)
+class ProbeSection:
+    m: int = 10  # sampled answers per question (the paper: 10)
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 48
+    batch_size: int = 256  # questions per chunk (resume granularity)
+    prompt_variants: tuple[str, ...] = ()  # extra prompts for SliCK's greedy-over-prompts
+
+
+@dataclass(frozen=True)
+class BuildSection:
+    tau: float = 0.1  # known if expected accuracy >= tau (the paper's: 1 of 10 samples correct)
+    select: int | None = None  # keep this many training questions ...
+    balance: bool = False  # ... half greedy-correct, half not (the paper's TriviaQA setup)
+    multisample_max: int | None = None  # cap on multisample rows per question
+
+
+@dataclass(frozen=True)
+class EvalSection:
+    max_new_tokens: int = 64
+    bootstrap: int = 1000
+    ece_bins: int = 15
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str = "run"
+    seed: int = 0
+    runs_dir: str = "runs"
+    prompt: str = "typical"  # prompt template for probing, training and eval (knowbound.prompts)
+    grading: str = "default"  # default | paper
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    probe: ProbeSection = field(default_factory=ProbeSection)
+    build: BuildSection = field(default_factory=BuildSection)
+    methods: tuple[str, ...] = DEFAULT_METHODS
+    train: TrainConfig = field(default_factory=TrainConfig)  # defaults for every trained method
+    method_train: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-method overrides of `train`
+    eval: EvalSection = field(default_factory=EvalSection)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.runs_dir) / self.name
+
+    def train_config(self, method: str, kind: str) -> TrainConfig:
+        """`train` with the method's overrides applied (and its kind: sft or dpo)."""
+        overrides = dict(self.method_train.get(method, {}))
+        base = dataclasses.replace(self.train, kind=kind, seed=self.seed)
+        return _build(TrainConfig, {**to_dict(base), **overrides}, f"method_train.{method}", "<config>")
+
+
+def to_dict(obj: Any) -> Any:
+    """A config as plain data (tuples as lists), for YAML and hashing."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    return obj
+
+
+def config_hash(obj: Any) -> str:
+    """Short stable hash of any config-like object."""
+    return hashlib.sha256(json.dumps(to_dict(obj), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _coerce(tp: Any, value: Any, where: str, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(arg, value, where, path)
+            except KnowboundError as exc:
+                errors.append(exc)
+        raise errors[0]
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise DataError(path, f"expected a mapping, got {type(value).__name__}", field=where)
+        return _build(tp, value, where, path)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise DataError(path, f"expected a mapping, got {type(value).__name__}", field=where)
+        return {str(k): _coerce(args[1], v, f"{where}.{k}", path) for k, v in value.items()}
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise DataError(path, f"expected a list, got {type(value).__name__}", field=where)
+        return tuple(_coerce(args[0], v, f"{where}[{i}]", path) for i, v in enumerate(value))
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool):
+        if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+            raise DataError(path, f"expected {tp.__name__}, got {value!r}", field=where)
+        return value
+    return value
+
+
+def _build(cls: type, data: dict, where: str, path: str):
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise DataError(path, f"unknown key (known: {', '.join(sorted(names))})", field=prefix + unknown[0])
+    kwargs = {k: _coerce(hints[k], v, f"{where}.{k}" if where else k, path) for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def _set_path(data: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = data
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+        if not isinstance(node, dict):
+            raise KnowboundError(f"override '{dotted}': '{k}' is not a section")
+    node[keys[-1]] = value
+
+
+def parse_config(data: dict, path: str = "<config>", overrides: list[str] = ()) -> RunConfig:
+    """A ``RunConfig`` from plain data plus ``key=value`` overrides."""
+    import yaml
+
+    data = json.loads(json.dumps(data or {}))  # deep copy
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise KnowboundError(f"override '{item}' is not key=value")
+        _set_path(data, key.strip(), yaml.safe_load(raw))
+    if "train" in data and isinstance(data["train"], dict) and isinstance(data["train"].get("lora"), dict):
+        data["train"]["lora"] = dict(data["train"]["lora"])
+    return _build(RunConfig, data, "", path)
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> RunConfig:
+    """Read a YAML run config (see ``RunConfig`` for every key and its default)."""
+    import yaml
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(str(path), "file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise DataError(str(path), f"invalid YAML: {getattr(exc, 'problem', exc)}",
+                        line=None if mark is None else mark.line + 1) from None
+    if data is not None and not isinstance(data, dict):
+        raise DataError(str(path), "the config must be a mapping")
+    return parse_config(data or {}, str(path), overrides)
+
+
+def dump_config(cfg: RunConfig) -> str:
+    """The resolved config as YAML."""
+    import yaml
+
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+__all__ = ["RunConfig", "ModelSection", "SetSection", "DataSection", "ProbeSection", "BuildSection",
+           "EvalSection", "TrainConfig", "LoraSpec", "load_config", "parse_config", "dump_config",
+           "to_dict", "config_hash", "DEFAULT_METHODS"]

@@ -1,0 +1,52 @@
+"""Honesty methods, registered by name.
+
+A method says how to build its training data (a builder in ``builders.py``), how to train on it
+(SFT, DPO, or not at all), which prompt its model answers under, and where its confidence comes
+from (a verbal phrase, R-Tuning's certainty slot, or nowhere).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from knowbound.errors import KnowboundError
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    kind: str  # sft | dpo | none (no training: a prompt only)
+    builder: str | None  # function name in knowbound.methods.builders
+    eval_prompt: str | None = None  # prompt at inference; None: the run's prompt
+    confidence: str = "none"  # none | verbal | rtuning
+    help: str = ""
+
+    def build(self, items, opts) -> list[dict]:
+        """The method's training rows (empty for a prompt-only method)."""
+        if self.builder is None:
+            return []
+        from knowbound.methods import builders
+
+        fn: Callable[[Sequence, object], list[dict]] = getattr(builders, self.builder)
+        return fn(items, opts)
+
+
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("sft-baseline", "sft", "build_sft_baseline", help="the paper's Fine-tuned baseline: a correct answer for every question"),
+    Method("prompt", "none", None, eval_prompt="honest", help="no training: the honest-QA instruction prompt"),
+    Method("absolute", "sft", "build_absolute", help="answer if known (expected accuracy >= tau), else refuse"),
+    Method("confidence-num", "sft", "build_confidence_num", confidence="verbal", help="numeric confidence prefix, refusal if no sample is correct"),
+    Method("confidence-verb", "sft", "build_confidence_verb", confidence="verbal", help="verbal confidence prefix, refusal if no sample is correct"),
+    Method("multisample", "sft", "build_multisample", help="one row per sample: the sample if correct, else the refusal"),
+    Method("rtuning", "sft", "build_rtuning", confidence="rtuning", help="R-Tuning: answer, then 'I am sure.' / 'I am unsure.'"),
+    Method("dpo", "dpo", "build_dpo", help="DPO: prefer a correct answer when known, the refusal when not"),
+)}
+
+
+def get_method(name: str) -> Method:
+    """The registered method, or an error listing the known ones."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise KnowboundError(f"unknown method '{name}' (known: {', '.join(METHODS)})") from None

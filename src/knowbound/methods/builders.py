@@ -1,0 +1,162 @@
+"""One small builder per honesty method: probe items in, TRL-ready training rows out.
+
+Builders follow the paper's official data code (``train/process_training_data.py``) unless a
+comment says otherwise. Every row carries ``question_id`` and ``known`` beside the TRL fields, so
+a data file can be audited; the trainer keeps only the TRL fields.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Sequence
+
+from knowbound.grading.confidence import CONFIDENCE_NUM_TEMPLATES, CONFIDENCE_VERB_PREFIXES
+from knowbound.knowledge import ProbeItem
+from knowbound.methods.phrases import REFUSAL, RTUNING_QUESTION, RTUNING_SURE, RTUNING_UNSURE
+from knowbound.prompts import render_prompt
+from knowbound.types import Question
+
+# CONFIDENCE-VERB: upper bound of k (correct samples of 10) for each phrase, in order.
+VERB_BIN_UPPER = (2, 4, 6, 8, 10)
+# CONFIDENCE-NUM: "only about N%" up to this k, "about N%" above.
+NUM_ONLY_ABOUT_MAX = 5
+# The paper lower-cases an answer's first letter after a confidence phrase ("... that the
+# answer is"); we do it only for these sentence openers, never for names.
+LOWERCASE_OPENERS = frozenset({"The", "A", "An", "It", "Its", "This", "That", "These", "Those", "There",
+                               "He", "She", "They", "His", "Her", "Their", "In", "On", "At", "I", "My"})
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Options shared by the builders."""
+
+    prompt: str = "typical"  # prompt template name (knowbound.prompts)
+    tau: float = 0.1  # known if expected accuracy >= tau (the paper: 1 of 10 samples correct)
+    refusal: str = REFUSAL
+    seed: int = 0
+    multisample_max: int | None = None  # cap rows per question for multisample (None: all M)
+
+
+def messages(text: str, role: str) -> list[dict]:
+    return [{"role": role, "content": text}]
+
+
+def sft_row(item: ProbeItem, completion: str, opts: BuildOptions, known: bool) -> dict:
+    return {"prompt": messages(render_prompt(opts.prompt, item.question), "user"),
+            "completion": messages(completion, "assistant"),
+            "question_id": item.question.id, "known": known}
+
+
+def is_known(item: ProbeItem, opts: BuildOptions) -> bool:
+    """The ABSOLUTE rule: expected accuracy of the samples at least tau."""
+    return item.knowledge.n_samples > 0 and item.knowledge.expected_accuracy >= opts.tau
+
+
+def gold_text(q: Question) -> str:
+    """A correct answer written from the gold data (the knowledge world stores a full sentence)."""
+    if q.meta.get("answer_text"):
+        return str(q.meta["answer_text"])
+    if q.kind == "choice" and q.answer_index is not None:
+        return f"{chr(ord('A') + q.answer_index)}) {q.choices[q.answer_index]}"
+    answer = q.answers[0]
+    return answer[:1].upper() + answer[1:] + ("" if answer.endswith(".") else ".")
+
+
+def correct_text(item: ProbeItem) -> str:
+    """The model's own correct answer when it has one, else the gold answer."""
+    return item.best_correct() or gold_text(item.question)
+
+
+def lower_opener(text: str) -> str:
+    first = text.split(" ", 1)[0]
+    return text[:1].lower() + text[1:] if first in LOWERCASE_OPENERS else text
+
+
+def build_sft_baseline(items: Sequence[ProbeItem], opts: BuildOptions) -> list[dict]:
+    """The paper's "Fine-tuned" baseline: a correct answer to every question, no refusals."""
+    return [sft_row(i, correct_text(i), opts, is_known(i, opts)) for i in items]
+
+
+def build_absolute(items: Sequence[ProbeItem], opts: BuildOptions) -> list[dict]:
+    """ABSOLUTE: known -> the greedy answer if correct, else a correct sample; unknown -> refusal."""
+    rows = []
+    for i in items:
+        known = is_known(i, opts) and i.best_correct() is not None
+        rows.append(sft_row(i, i.best_correct() if known else opts.refusal, opts, known))
+    return rows
+
+
+def _confidence_rows(items: Sequence[ProbeItem], opts: BuildOptions, verbal: bool) -> list[dict]:
+    rows = []
+    for i in items:
+        k = round(10 * i.knowledge.expected_accuracy)  # correct samples out of 10
+        answer = i.best_correct()
+        if k == 0 or answer is None:
+            rows.append(sft_row(i, opts.refusal, opts, False))
+            continue
+        if verbal:
+            phrase = CONFIDENCE_VERB_PREFIXES[next(b for b, up in enumerate(VERB_BIN_UPPER) if k <= up)]
+            text = phrase + lower_opener(answer)
+        else:
+            template = CONFIDENCE_NUM_TEMPLATES[0 if k <= NUM_ONLY_ABOUT_MAX else 1]
+            text = template.format(k * 10) + " " + answer
+        rows.append(sft_row(i, text, opts, True))
+    return rows
+
+
+def build_confidence_num(items: Sequence[ProbeItem], opts: BuildOptions) -> list[dict]:
+    """CONFIDENCE-NUM: "I'm (only) about N% confident ..." then the answer; refusal if k = 0."""
+    return _confidence_rows(items, opts, verbal=False)
+
+
+def build_confidence_verb(items: Sequence[ProbeItem], opts: BuildOptions) -> list[dict]:
+    """CONFIDENCE-VERB: one of five confidence phrases, then the answer; refusal if k = 0."""
+    return _confidence_rows(items, opts, verbal=True)
+
+
+def build_multisample(items: Sequence[ProbeItem], opts: BuildOptions) -> list[dict]:
+    """MULTISAMPLE: one row per sample: the sample if correct, else the refusal."""
+    rng = random.Random(opts.seed)
+    rows = []
+    for i in items:
+        pairs = list(zip(i.samples, i.sample_grades))
+        if opts.multisample_max is not None and len(pairs) > opts.multisample_max:
+            pairs = rng.sample(pairs, opts.multisample_max)
+        for text, g in pairs:
+            ok = g.label == "correct"
+            rows.append(sft_row(i, text if ok else opts.refusal, opts, ok))
+    return rows
+
+
+def build_rtuning(items: Sequence[ProbeItem], opts: BuildOptions) -> list[dict]:
+    """R-Tuning (padding): the answer, the certainty question, then "I am sure." or "I am unsure."
+
+    As in R-Tuning, the answer is a correct one (the model's own when it has one, else the gold
+    answer) and the certainty follows from whether the model knew it.
+    """
+    rows = []
+    for i in items:
+        known = is_known(i, opts)
+        tail = RTUNING_SURE if known else RTUNING_UNSURE
+        rows.append(sft_row(i, f"{correct_text(i)} {RTUNING_QUESTION} {tail}", opts, known))
+    return rows
+
+
+def build_dpo(items: Sequence[ProbeItem], opts: BuildOptions) -> list[dict]:
+    """DPO pairs: known -> chosen a correct answer, rejected the refusal; unknown -> chosen the
+    refusal, rejected a wrong answer (the greedy one if wrong, else a wrong sample)."""
+    rows = []
+    for i in items:
+        prompt = messages(render_prompt(opts.prompt, i.question), "user")
+        known = is_known(i, opts) and i.best_correct() is not None
+        if known:
+            chosen, rejected = i.best_correct(), opts.refusal
+        else:
+            wrong = ([i.greedy] if i.greedy_grade is not None and i.greedy_grade.label == "wrong" else []) + i.wrong_samples()
+            if not wrong:
+                continue  # nothing wrong to reject (e.g. every answer was a refusal)
+            chosen, rejected = opts.refusal, wrong[0]
+        rows.append({"prompt": prompt, "chosen": messages(chosen, "assistant"),
+                     "rejected": messages(rejected, "assistant"), "question_id": i.question.id, "known": known})
+    return rows
