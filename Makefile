@@ -24,9 +24,10 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(PY) -m pytest
 
+# The main job: build the tiny knowledge world (cached) and run the whole loop on it.
 demo: $(STAMP)
-	$(PY) -m knowbound.examples runs/example
-	$(VENV)/bin/knowbound score runs/example/predictions.jsonl --reference runs/example/reference.jsonl --output runs/example/metrics.json
+	$(VENV)/bin/knowbound world build --preset tiny
+	$(VENV)/bin/knowbound run configs/demo.yaml
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist src/*.egg-info

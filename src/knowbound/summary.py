@@ -59,4 +59,7 @@ def print_summary(metrics: dict, cfg=None) -> None:
         table.add_column(h, justify="left" if i == 0 else "right")
     for row in rows:
         table.add_row(row[0], *("–" if v is None else f"{v:.3f}" for v in row[1:]))
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # a log file or a pipe: don't squeeze the table into 80 columns
+        console = Console(width=200)
+    console.print(table)

@@ -52,6 +52,9 @@ class TrainConfig:
     qlora: bool = False  # 4-bit base weights; needs CUDA and bitsandbytes
     dpo_beta: float = 0.1
     sft_weight: float = 0.0  # DPO only: add this much SFT loss on the chosen answer (RPO)
+    # Keep the token embeddings fixed. Full fine-tuning otherwise moves the embeddings of the
+    # training questions' names only, so training and test names stop looking alike.
+    freeze_embeddings: bool = False
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
     logging_steps: int = 50
     extra: dict[str, Any] = field(default_factory=dict)  # passed to SFTConfig/DPOConfig as is
@@ -115,6 +118,14 @@ def load_model(model_path: str, cfg: TrainConfig):
     return AutoModelForCausalLM.from_pretrained(model_path, **kwargs)
 
 
+def _checkpointing_field() -> str:
+    """transformers 5 renamed ``gradient_checkpointing`` to ``activation_checkpointing``."""
+    from transformers import TrainingArguments
+
+    fields = TrainingArguments.__dataclass_fields__
+    return "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
+
+
 def _trainer_args(cfg: TrainConfig, out_dir: str, n_rows: int) -> dict[str, Any]:
     return dict(
         output_dir=out_dir,
@@ -131,7 +142,7 @@ def _trainer_args(cfg: TrainConfig, out_dir: str, n_rows: int) -> dict[str, Any]
         logging_steps=cfg.logging_steps,
         save_strategy="no",
         report_to="none",
-        gradient_checkpointing=False,  # tiny models: recomputation costs more than it saves
+        **{_checkpointing_field(): False},  # tiny models: recomputation costs more than it saves
         dataloader_num_workers=0,
         **_precision(cfg),
         **cfg.extra,
@@ -157,6 +168,10 @@ def train(model_path: str, rows: Sequence[dict], out_dir: str | Path, cfg: Train
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = load_model(model_path, cfg)
+    if cfg.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
+        if model.get_output_embeddings() is not None:
+            model.get_output_embeddings().weight.requires_grad_(False)
     keep = SFT_FIELDS if cfg.kind == "sft" else DPO_FIELDS
     dataset = Dataset.from_list([{k: r[k] for k in keep} for r in rows])
     work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))

@@ -130,16 +130,22 @@ def build_multisample(items: Sequence[ProbeItem], opts: BuildOptions) -> list[di
 
 
 def build_rtuning(items: Sequence[ProbeItem], opts: BuildOptions) -> list[dict]:
-    """R-Tuning (padding): the answer, the certainty question, then "I am sure." or "I am unsure."
+    """R-Tuning (padding): the model's answer, the certainty question, then "I am sure." if that
+    answer is correct, else "I am unsure." (R-Tuning's rule: compare the prediction with the label).
 
-    As in R-Tuning, the answer is a correct one (the model's own when it has one, else the gold
-    answer) and the certainty follows from whether the model knew it.
+    Departure from R-Tuning, which pads the gold answer: we pad the model's own greedy answer
+    (the gold one only when the greedy answer failed or refused), so the certainty is learned on
+    the answers the model actually gives at inference, and fine-tuning does not teach it facts it
+    does not know (which Gekhman et al. 2024 show encourages hallucination).
     """
     rows = []
     for i in items:
-        known = is_known(i, opts)
-        tail = RTUNING_SURE if known else RTUNING_UNSURE
-        rows.append(sft_row(i, f"{correct_text(i)} {RTUNING_QUESTION} {tail}", opts, known))
+        g = i.greedy_grade
+        if i.greedy and g is not None and g.label != "idk":
+            answer, sure = i.greedy, g.label == "correct"
+        else:
+            answer, sure = gold_text(i.question), is_known(i, opts)
+        rows.append(sft_row(i, f"{answer} {RTUNING_QUESTION} {RTUNING_SURE if sure else RTUNING_UNSURE}", opts, sure))
     return rows
 
 

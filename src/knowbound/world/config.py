@@ -104,13 +104,13 @@ def _small() -> WorldConfig:
 
 
 def _micro() -> WorldConfig:
-    # For tests: builds in seconds; the model learns little.
+    # For tests: builds in seconds and learns just enough to answer and to be taught to refuse.
     return WorldConfig(
         preset="micro",
-        people=PeopleConfig(n_train=40, n_test=20, n_chat=10, n_popular=6, n_fictional=10),
-        model=ModelConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2),
-        pretrain=PretrainConfig(epochs=2, batch_size=16, warmup_steps=2),
-        chat=ChatConfig(epochs=1, batch_size=16, templates_per_fact=1),
+        people=PeopleConfig(n_train=40, n_test=20, n_chat=12, n_popular=6, n_fictional=10),
+        model=ModelConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2),
+        pretrain=PretrainConfig(epochs=12, batch_size=16, warmup_steps=5, lr=5e-3),
+        chat=ChatConfig(epochs=8, lr=2e-3, batch_size=16, templates_per_fact=2),
     )
 
 

@@ -1,0 +1,117 @@
+"""The whole loop on a miniature world: probe, label, build, train, eval, metrics, report."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from knowbound.config import parse_config
+from knowbound.pipeline import run_loop
+from knowbound.world.build import build_world
+from knowbound.world.config import preset
+
+pytestmark = pytest.mark.model
+
+METHODS = ["prompt", "absolute", "rtuning"]
+
+
+@pytest.fixture(scope="module")
+def world_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("worlds")
+    build_world(preset("micro"), root, log=lambda _: None)
+    return root
+
+
+def mini_config(world_root: Path, runs: Path, name: str) -> dict:
+    return {
+        "name": name, "runs_dir": str(runs), "seed": 0,
+        "model": {"world": "micro", "world_dir": str(world_root), "threads": 1},
+        "probe": {"m": 4, "max_new_tokens": 16, "batch_size": 40},
+        "methods": METHODS,
+        "train": {"epochs": 4, "lr": 3e-3, "batch_size": 16, "max_length": 96, "logging_steps": 1000},
+        "eval": {"max_new_tokens": 40, "bootstrap": 50},
+    }
+
+
+def artifacts(run_dir: Path) -> dict[str, bytes]:
+    """Every file a stage writes, but the timing records and the config (it holds the run name)."""
+    out = {}
+    for path in sorted(run_dir.rglob("*")):
+        rel = path.relative_to(run_dir).as_posix()
+        if path.is_file() and not rel.startswith(("models/", "report")) and rel not in ("manifest.json", "config.yaml"):
+            out[rel] = path.read_bytes()
+    for path in sorted((run_dir / "models").rglob("*.safetensors")):
+        out[path.relative_to(run_dir).as_posix()] = path.read_bytes()
+    return out
+
+
+def test_loop_aligns_and_reruns_skip_everything(world_root, tmp_path):
+    cfg = parse_config(mini_config(world_root, tmp_path, "mini"))
+    logs: list[str] = []
+    run = run_loop(cfg, log=logs.append)
+    metrics = json.loads((run.dir / "metrics.json").read_text())
+    assert set(metrics) == {"unaligned", *METHODS}
+    assert set(metrics["absolute"]) == {"test", "paraphrase", "fictional", "popular"}
+
+    def unseen_refusals(model):
+        rows = [json.loads(line) for line in (run.dir / "predictions" / model / "test.jsonl").open()]
+        unseen = [r for r in rows if r["meta"]["exposure"] == 0]
+        return sum(r["label"] == "idk" for r in unseen) / len(unseen)
+
+    assert unseen_refusals("absolute") > unseen_refusals("unaligned")
+    assert metrics["absolute"]["fictional"]["refusal_rate"] > metrics["unaligned"]["fictional"]["refusal_rate"]
+    rtuning = [json.loads(line) for line in (run.dir / "predictions" / "rtuning" / "test.jsonl").open()]
+    assert all(0.0 <= r["confidence"] <= 1.0 for r in rtuning)
+    assert (run.dir / "knowledge.jsonl").exists() and (run.dir / "data" / "absolute.jsonl").exists()
+    assert (run.dir / "models" / "absolute" / "model.safetensors").exists()
+    assert (run.dir / "report.html").exists()
+    manifest = json.loads((run.dir / "manifest.json").read_text())
+    assert manifest["versions"]["transformers"] and manifest["seed"] == 0
+    assert all(rec["status"] == "done" for rec in manifest["stages"].values())
+
+    before = artifacts(run.dir)
+    logs.clear()
+    start = time.perf_counter()
+    run_loop(cfg, log=logs.append)
+    assert time.perf_counter() - start < 30
+    assert not [line for line in logs if line.startswith(("probe", "train", "eval", "build", "label"))]
+    assert artifacts(run.dir) == before
+
+
+def _run_cli(config: Path, env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "knowbound", "run", str(config)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_killed_run_resumes_to_the_same_artifacts(world_root, tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    reference = tmp_path / "reference.yaml"
+    reference.write_text(yaml.safe_dump(mini_config(world_root, tmp_path, "reference")))
+    assert _run_cli(reference, env).wait(timeout=600) == 0
+
+    killed = tmp_path / "killed.yaml"
+    killed.write_text(yaml.safe_dump(mini_config(world_root, tmp_path, "killed")))
+    manifest = tmp_path / "killed" / "manifest.json"
+    # Kill once while a model trains and once while a model answers an eval set.
+    for stage_prefix in ("train/", "eval/rtuning"):
+        proc = _run_cli(killed, env)
+        deadline = time.time() + 600
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                stages = json.loads(manifest.read_text()).get("stages", {})
+            except (OSError, ValueError):
+                stages = {}
+            if any(k.startswith(stage_prefix) and v.get("status") == "running" for k, v in stages.items()):
+                proc.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.05)
+        proc.wait(timeout=60)
+        assert proc.returncode == -signal.SIGKILL, f"the run ended before reaching {stage_prefix}"
+    assert _run_cli(killed, env).wait(timeout=600) == 0
+    assert artifacts(tmp_path / "killed") == artifacts(tmp_path / "reference")

@@ -1,0 +1,109 @@
+"""Probe labelling and the honesty methods' training rows, on hand-made samples."""
+
+import pytest
+
+from knowbound.errors import KnowboundError
+from knowbound.knowledge import agreement, label_all, slick_category
+from knowbound.methods import METHODS, get_method
+from knowbound.methods.builders import BuildOptions
+from knowbound.methods.phrases import REFUSAL, RTUNING_QUESTION, RTUNING_SURE, RTUNING_UNSURE
+from knowbound.types import Question
+
+Q_KNOWN = Question("k", "When was Ann Lee born?", ("1950",), meta={"exposure": 9, "answer_text": "Ann Lee was born in 1950."})
+Q_WEAK = Question("w", "When was Bo Kim born?", ("1961",), meta={"exposure": 1, "answer_text": "Bo Kim was born in 1961."})
+Q_UNKNOWN = Question("u", "When was Cy Orr born?", ("1977",), meta={"exposure": 0, "answer_text": "Cy Orr was born in 1977."})
+
+
+def rows_for(qid, greedy, samples):
+    out = [{"question_id": qid, "sample_index": 0, "text": greedy, "greedy": True, "temperature": 0.0}]
+    out += [{"question_id": qid, "sample_index": i + 1, "text": t, "temperature": 1.0} for i, t in enumerate(samples)]
+    return out
+
+
+@pytest.fixture
+def items():
+    rows = (rows_for("k", "Ann Lee was born in 1950.", ["Ann Lee was born in 1950."] * 9 + ["Ann Lee was born in 1951."])
+            + rows_for("w", "Bo Kim was born in 1930.", ["Bo Kim was born in 1961."] * 3 + ["Bo Kim was born in 1930."] * 7)
+            + rows_for("u", "Cy Orr was born in 1940.", [f"Cy Orr was born in {1900 + i}." for i in range(10)]))
+    return label_all([Q_KNOWN, Q_WEAK, Q_UNKNOWN], rows)
+
+
+def test_labels(items):
+    k, w, u = (i.knowledge for i in items)
+    assert (k.greedy_correct, k.n_correct, k.n_samples, k.expected_accuracy, k.category) == (True, 9, 10, 0.9, "HighlyKnown")
+    assert (w.greedy_correct, w.n_correct, w.expected_accuracy, w.category) == (False, 3, 0.3, "WeaklyKnown")
+    assert (u.greedy_correct, u.n_correct, u.category) == (False, 0, "Unknown")
+    # agreement: k: 9 of 10 identical; w: 7 of 10; u: all different -> 1/10
+    assert (k.agreement, w.agreement, u.agreement) == (0.9, 0.7, 0.1)
+    assert k.meta == {"exposure": 9, "answer_text": "Ann Lee was born in 1950."}
+
+
+def test_slick_over_prompt_variants():
+    assert slick_category([True, True], True) == "HighlyKnown"
+    assert slick_category([True, False], True) == "MaybeKnown"
+    assert slick_category([False, False], True) == "WeaklyKnown"
+    assert slick_category([False], False) == "Unknown"
+    assert agreement([]) is None
+    assert agreement(["The Paris.", "paris", "Rome"]) == 2 / 3  # normalised: "paris" twice
+
+
+def test_missing_samples_name_the_question():
+    with pytest.raises(KnowboundError, match="'k'"):
+        label_all([Q_KNOWN], rows_for("other", "x", []))
+
+
+def completion(row):
+    return row["completion"][0]["content"]
+
+
+def test_absolute_and_sft_baseline(items):
+    opts = BuildOptions()
+    rows = get_method("absolute").build(items, opts)
+    # known: greedy (correct); weak: greedy wrong -> first correct sample; unknown -> refusal
+    assert [completion(r) for r in rows] == ["Ann Lee was born in 1950.", "Bo Kim was born in 1961.", REFUSAL]
+    assert [r["known"] for r in rows] == [True, True, False]
+    assert rows[0]["prompt"] == [{"role": "user", "content": "Q: When was Ann Lee born?\nA: "}]
+    strict = get_method("absolute").build(items, BuildOptions(tau=0.5))  # 0.3 < 0.5: weak becomes unknown
+    assert [completion(r) for r in strict][1] == REFUSAL
+    base = get_method("sft-baseline").build(items, opts)
+    # no refusals: the unknown question gets the gold answer sentence
+    assert [completion(r) for r in base] == ["Ann Lee was born in 1950.", "Bo Kim was born in 1961.", "Cy Orr was born in 1977."]
+
+
+def test_confidence_methods(items):
+    num = [completion(r) for r in get_method("confidence-num").build(items, BuildOptions())]
+    assert num[0] == ("I'm about 90% confident to answer the question correctly, and based on my understanding "
+                      "and knowledge, here's what I think is correct. Ann Lee was born in 1950.")
+    assert num[1].startswith("I'm only about 30% confident") and num[1].endswith("Bo Kim was born in 1961.")
+    assert num[2] == REFUSAL
+    verb = [completion(r) for r in get_method("confidence-verb").build(items, BuildOptions())]
+    # k = 9 -> "absolutely certain"; k = 3 -> "not completely sure"; names keep their capital
+    assert verb == ["I'm absolutely certain that Ann Lee was born in 1950.",
+                    "I'm not completely sure about this, but Bo Kim was born in 1961.", REFUSAL]
+
+
+def test_multisample_rtuning_dpo(items):
+    multi = get_method("multisample").build(items, BuildOptions())
+    assert len(multi) == 30
+    texts = [completion(r) for r in multi]
+    assert texts[:10].count(REFUSAL) == 1 and texts[10:20].count(REFUSAL) == 7 and texts[20:].count(REFUSAL) == 10
+    capped = get_method("multisample").build(items, BuildOptions(multisample_max=4))
+    assert len(capped) == 12
+    rt = [completion(r) for r in get_method("rtuning").build(items, BuildOptions())]
+    assert rt[0] == f"Ann Lee was born in 1950. {RTUNING_QUESTION} {RTUNING_SURE}"
+    assert rt[1] == f"Bo Kim was born in 1930. {RTUNING_QUESTION} {RTUNING_UNSURE}"  # own wrong answer
+    assert rt[2] == f"Cy Orr was born in 1940. {RTUNING_QUESTION} {RTUNING_UNSURE}"  # own wrong answer
+    dpo = get_method("dpo").build(items, BuildOptions())
+    assert [(r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in dpo] == [
+        ("Ann Lee was born in 1950.", REFUSAL),
+        ("Bo Kim was born in 1961.", REFUSAL),
+        (REFUSAL, "Cy Orr was born in 1940."),  # the greedy answer is the wrong one rejected
+    ]
+
+
+def test_registry():
+    assert list(METHODS) == ["sft-baseline", "prompt", "absolute", "confidence-num", "confidence-verb",
+                             "multisample", "rtuning", "dpo"]
+    assert get_method("prompt").build([], BuildOptions()) == []
+    with pytest.raises(KnowboundError, match="unknown method 'nope'"):
+        get_method("nope")
