@@ -38,9 +38,9 @@ def test_errors_name_file_and_key(tmp_path):
     bad.write_text("probe:\n  mm: 3\n")
     with pytest.raises(DataError) as exc:
         load_config(bad)
-    assert str(exc.value).startswith(f"{bad}: field 'probe.mm': unknown key")
-    bad.write_text("probe:\n  m: three\n")
-    with pytest.raises(DataError, match="field 'probe.m': expected int"):
+    assert str(exc.value).startswith(f"{bad}:2: field 'probe.mm': unknown key")
+    bad.write_text("name: x\nprobe:\n  m: three\n")
+    with pytest.raises(DataError, match=r":3: field 'probe.m': expected int"):
         load_config(bad)
     bad.write_text("probe: [1, 2\n")
     with pytest.raises(DataError, match=r"invalid YAML") as exc:
@@ -48,3 +48,16 @@ def test_errors_name_file_and_key(tmp_path):
     assert exc.value.line is not None
     with pytest.raises(KnowboundError, match="not key=value"):
         parse_config({}, overrides=["probe.m"])
+
+
+def test_cli_reports_a_bad_config_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "run.yaml"
+    bad.write_text("name: x\ntrain:\n  epochs: 2\n  lrr: 0.1\n")
+    out = subprocess.run([sys.executable, "-m", "knowbound", "run", str(bad)], capture_output=True, text=True)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [f"error: {bad}:4: field 'train.lrr': unknown key "
+                                               "(known: " + out.stderr.split("(known: ")[1].strip()]
+    assert "Traceback" not in out.stderr

@@ -217,7 +217,34 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> RunConfig:
                         line=None if mark is None else mark.line + 1) from None
     if data is not None and not isinstance(data, dict):
         raise DataError(str(path), "the config must be a mapping")
-    return parse_config(data or {}, str(path), overrides)
+    try:
+        return parse_config(data or {}, str(path), overrides)
+    except DataError as exc:
+        line = _key_lines(path.read_text(encoding="utf-8")).get(exc.field or "")
+        if line is None or exc.line is not None:
+            raise
+        raise DataError(exc.path, exc.message, line=line, field=exc.field) from None
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """1-based line of every key in a YAML mapping, by dotted path ("probe.m")."""
+    import yaml
+
+    out: dict[str, int] = {}
+
+    def walk(node, prefix: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                path = f"{prefix}{key.value}"
+                out[path] = key.start_mark.line + 1
+                walk(value, path + ".")
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                out[f"{prefix[:-1]}[{i}]"] = item.start_mark.line + 1
+                walk(item, f"{prefix[:-1]}[{i}].")
+
+    walk(yaml.compose(text), "")
+    return out
 
 
 def dump_config(cfg: RunConfig) -> str:

@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from knowbound.errors import KnowboundError
 from knowbound.grading import grade
 from knowbound.methods import Method
 from knowbound.methods.phrases import REFUSAL, RTUNING_QUESTION, RTUNING_SURE, RTUNING_UNSURE
@@ -48,15 +49,18 @@ def predict(backend, questions: Sequence[Question], method: Method | None, promp
     texts = [out[0].text for out in outputs]
     confidence_kind = method.confidence if method is not None else "none"
 
-    p_refusal: list[float | None]
+    p_refusal: list[float | None] = [None] * len(questions)
     rtuning_conf: list[float | None] = [None] * len(questions)
+    scoring = getattr(backend, "logprobs_of", None)  # a server backend cannot score continuations
+    if confidence_kind == "rtuning" and scoring is None:
+        raise KnowboundError("R-Tuning's confidence needs log-probabilities: evaluate it with the hf backend")
     if confidence_kind == "rtuning":
         prefixes = [_rtuning_prefix(t) for t in texts]
-        scores = backend.logprobs_of(prompts, [[f"{p} {RTUNING_SURE}", f"{p} {RTUNING_UNSURE}"] for p in prefixes])
+        scores = scoring(prompts, [[f"{p} {RTUNING_SURE}", f"{p} {RTUNING_UNSURE}"] for p in prefixes])
         rtuning_conf = [_softmax2(s[0], s[1]) for s in scores]
         p_refusal = [1.0 - c for c in rtuning_conf]
-    else:
-        scores = backend.logprobs_of(prompts, [[refusal_start(refusal)]] * len(prompts))
+    elif scoring is not None:
+        scores = scoring(prompts, [[refusal_start(refusal)]] * len(prompts))
         p_refusal = [math.exp(s[0]) for s in scores]
 
     rows = []

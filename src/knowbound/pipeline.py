@@ -389,26 +389,17 @@ def run_loop(cfg: RunConfig, until: str = "report", log: Log = print) -> Run:
         get_method(name)  # fail fast on a typo
     stop = STAGES.index(until)
     run = prepare(cfg, log)
-    q = stage_questions(run)
-    if stop < 1:
-        return run
-    probe = stage_probe(run, q)
-    if stop < 2:
-        return run
-    label = stage_label(run, probe)
-    if stop < 3:
-        return run
-    build = stage_build(run, label)
-    if stop < 4:
-        return run
-    trained = stage_train(run, build)
-    if stop < 5:
-        return run
-    evals = stage_eval(run, trained, q)
-    if stop < 6:
-        return run
-    metrics = stage_metrics(run, evals)
-    if stop < 7:
-        return run
-    stage_report(run, {"metrics": config_hash(metrics)})
+    done: dict = {}
+    steps = {
+        "questions": lambda: stage_questions(run),
+        "probe": lambda: stage_probe(run, done["questions"]),
+        "label": lambda: stage_label(run, done["probe"]),
+        "build": lambda: stage_build(run, done["label"]),
+        "train": lambda: stage_train(run, done["build"]),
+        "eval": lambda: stage_eval(run, done["train"], done["questions"]),
+        "metrics": lambda: stage_metrics(run, done["eval"]),
+        "report": lambda: stage_report(run, {"metrics": config_hash(done["metrics"])}),
+    }
+    for stage in STAGES[: stop + 1]:
+        done[stage] = steps[stage]()
     return run

@@ -1,51 +1,40 @@
-"""The run's headline table: one row per model, the columns of the knowledge-world demo.
+"""The run's headline table in the terminal: one row per model, the report's summary columns.
 
-For a run on other sets (e.g. TriviaQA, PUQA) the table falls back to prudence,
-over-conservativeness, honesty and accuracy on every set.
+The columns and the model order are the report's (``knowbound.report.summary``), so the terminal
+and report.html show the same table. For a run on other sets (e.g. TriviaQA, PUQA) it falls back
+to prudence, over-conservativeness, honesty and accuracy on every set.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-MODEL_ORDER = ("unaligned", "sft-baseline", "prompt", "absolute", "confidence-num", "confidence-verb",
-               "multisample", "rtuning", "dpo")
-# (header, set, metric) of the knowledge world's demo table.
-WORLD_COLUMNS = (
-    ("prudence", "test", "prudence"),
-    ("over-consv.", "test", "over_conservativeness"),
-    ("honesty", "test", "honesty"),
-    ("accuracy", "test", "accuracy"),
-    ("honesty (paraphrase)", "paraphrase", "honesty"),
-    ("refusal (fictional)", "fictional", "refusal_rate"),
-    ("over-consv. (popular)", "popular", "over_conservativeness"),
-    ("ECE (test)", "test", "ece"),
-)
-GENERIC_METRICS = (("prudence", "prudence"), ("over-consv.", "over_conservativeness"),
+from knowbound.report.data import MODEL_ORDER, SET_ORDER, ordered
+from knowbound.report.summary import FALLBACK, WORLD_SUMMARY
+
+GENERIC_METRICS = (("prudence", "prudence"), ("over_conservativeness", "over-consv."),
                    ("honesty", "honesty"), ("accuracy", "accuracy"))
 
 
-def ordered_models(metrics: dict) -> list[str]:
-    """Models in the demo's order, then any others sorted."""
-    known = [m for m in MODEL_ORDER if m in metrics]
-    return known + sorted(m for m in metrics if m not in MODEL_ORDER)
-
-
 def summary_columns(metrics: dict) -> list[tuple[str, str, str]]:
-    """(header, set, metric) columns: the world layout when its sets exist, else generic."""
+    """(set, metric, header) columns: the knowledge-world layout when its sets exist, else generic."""
     sets = {s for per_set in metrics.values() for s in per_set}
-    if {"test", "paraphrase", "fictional", "popular"} <= sets:
-        return list(WORLD_COLUMNS)
-    return [(f"{h} ({s})", s, m) for s in sorted(sets) for h, m in GENERIC_METRICS]
+    if {s for s, _, _ in WORLD_SUMMARY} <= sets:
+        return list(WORLD_SUMMARY)
+    return [(s, m, f"{h} ({s})") for s in ordered(sets, SET_ORDER) for m, h in GENERIC_METRICS]
 
 
 def summary_rows(metrics: dict) -> tuple[list[str], list[list[Any]]]:
     """Headers and rows (model name, then values or None) of the summary table."""
     columns = summary_columns(metrics)
     rows = []
-    for model in ordered_models(metrics):
-        rows.append([model] + [metrics[model].get(s, {}).get(m) for _, s, m in columns])
-    return ["model"] + [h for h, _, _ in columns], rows
+    for model in ordered(metrics, MODEL_ORDER):
+        values = []
+        for s, m, _ in columns:
+            cell = metrics[model].get(s, {})
+            values.append(cell.get(m, cell.get(FALLBACK.get(m, ""))))
+        rows.append([model] + values)
+    return ["model"] + [h for _, _, h in columns], rows
 
 
 def print_summary(metrics: dict, cfg=None) -> None:

@@ -149,8 +149,12 @@ def honesty_figure(points: list[HonestyPoint], set_name: str, styles: dict[str, 
         top = ax.secondary_xaxis("top", functions=(lambda oc: 1 - oc / 2, lambda h: 2 - 2 * h))
         top.set_ticks(HONESTY_LEVELS, [f"{h:.1f}" for h in HONESTY_LEVELS], color="#777777", fontsize=8)
         top.set_xlabel("honesty along each dashed line", color="#777777", fontsize=9)
-        _place_labels(ax, [(p.over_conservativeness, p.prudence) for p in points], [p.model for p in points],
-                      [styles[p.model][0] for p in points])
+        # Models on the same spot (e.g. every model that never refuses, at (0, 0)) share one label.
+        groups: dict[tuple[float, float], list[str]] = {}
+        for p in points:
+            groups.setdefault((round(p.over_conservativeness, 3), round(p.prudence, 3)), []).append(p.model)
+        _place_labels(ax, list(groups), [", ".join(models) for models in groups.values()],
+                      [styles[models[0]][0] if len(models) == 1 else "#444444" for models in groups.values()])
         ax.set_xlabel("over-conservativeness (share of known questions refused)")
         ax.set_ylabel("prudence (share of unknown questions refused)")
         ax.set_title(f"Honesty map ({set_name}): top left is best; bars are 95% intervals", pad=10)
