@@ -38,6 +38,7 @@ class Run:
     sources: dict[str, str] = field(default_factory=dict)
     model_id: str = ""
     _backends: dict = field(default_factory=dict)
+    _questions: dict = field(default_factory=dict)
 
     @property
     def dir(self) -> Path:
@@ -84,7 +85,10 @@ class Run:
 
     # -- helpers ----------------------------------------------------------------------------------
     def questions(self, name: str) -> list[Question]:
-        return [Question.from_dict(r) for r in read_jsonl(self.dir / "questions" / f"{name}.jsonl")]
+        """A question set of this run (read once)."""
+        if name not in self._questions:
+            self._questions[name] = [Question.from_dict(r) for r in read_jsonl(self.dir / "questions" / f"{name}.jsonl")]
+        return self._questions[name]
 
     def backend(self, model: str):
         """The backend answering as ``model`` (the unaligned one, or a method's trained model)."""
@@ -321,9 +325,10 @@ def stage_eval(run: Run, upstream: dict[str, str], question_digest: str) -> dict
 
     cfg = run.cfg
     models = [(UNALIGNED, None, run.model_id)]
-    for name in cfg.methods:
-        method = get_method(name)
-        models.append((name, method, upstream.get(name, run.model_id)))
+    # Prompt-only methods answer with the unaligned model: evaluate them while it is loaded.
+    methods = sorted((get_method(name) for name in cfg.methods), key=lambda m: m.kind != "none")
+    for method in methods:
+        models.append((method.name, method, upstream.get(method.name, run.model_id)))
     digests = {}
     for model, method, model_digest in models:
         for set_name in cfg.data.eval:
