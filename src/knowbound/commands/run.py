@@ -21,8 +21,8 @@ def run(args: argparse.Namespace) -> int:
     run = run_until(args, "report")
     metrics = json.loads((run.dir / "metrics.json").read_text())
     print_summary(metrics, run.cfg)
+    print(f"run directory: {run.dir}/")
     report = run.dir / "report.html"
     if report.exists():
         print(f"report: {report}")
-    print(f"run directory: {run.dir}/")
     return 0
