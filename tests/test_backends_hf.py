@@ -62,12 +62,17 @@ def test_samples_do_not_depend_on_batch_mates_or_batch_size(hf_backend):
     assert [c.text for c in alone] == [c.text for c in crowded] == [c.text for c in split]
 
 
+def next_token_probs(backend, prompt):
+    """The model's distribution of the first answer token after the chat-formatted prompt."""
+    enc = backend.tokenizer(backend.format_prompt(prompt), return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        return backend.model(**enc).logits[0, -1].softmax(-1)
+
+
 def test_sampling_follows_the_model_distribution(hf_backend):
     prompt = PROMPTS[0]
     tok = hf_backend.tokenizer
-    enc = tok(hf_backend.format_prompt(prompt), return_tensors="pt", add_special_tokens=False)
-    with torch.no_grad():
-        probs = hf_backend.model(**enc).logits[0, -1].softmax(-1)
+    probs = next_token_probs(hf_backend, prompt)
     expected = Counter()
     for token_id, p in enumerate(probs.tolist()):
         expected[tok.decode([token_id], skip_special_tokens=True)] += p
@@ -92,9 +97,7 @@ def test_sampling_follows_the_model_distribution(hf_backend):
 def test_top_p_keeps_to_the_nucleus(hf_backend):
     prompt = PROMPTS[1]
     tok = hf_backend.tokenizer
-    enc = tok(hf_backend.format_prompt(prompt), return_tensors="pt", add_special_tokens=False)
-    with torch.no_grad():
-        probs = hf_backend.model(**enc).logits[0, -1].softmax(-1)
+    probs = next_token_probs(hf_backend, prompt)
     sorted_p, index = probs.sort(descending=True)
     keep = int(((sorted_p.cumsum(0) - sorted_p) < 0.5).sum())
     nucleus = {tok.decode([i], skip_special_tokens=True) for i in index[:keep].tolist()}

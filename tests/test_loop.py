@@ -77,10 +77,9 @@ def test_loop_aligns_and_reruns_skip_everything(world_root, tmp_path):
 
     before = artifacts(run.dir)
     logs.clear()
-    start = time.perf_counter()
     run_loop(cfg, log=logs.append)
-    assert time.perf_counter() - start < 30
-    assert not [line for line in logs if line.startswith(("probe", "train", "eval", "build", "label"))]
+    # Every stage was skipped: none logged work, and every artifact is unchanged.
+    assert not [line for line in logs if line.startswith(("probe", "train", "eval", "build", "label", "questions"))]
     assert artifacts(run.dir) == before
 
 

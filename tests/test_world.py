@@ -74,9 +74,11 @@ def test_questions_carry_ground_truth_and_templates_split():
             templates = attr.paraphrase_templates if set_name == "paraphrase" else attr.question_templates
             assert q.question in {t.format(name=person.name) for t in templates}
     # Chat tuning never uses paraphrase templates nor the people of the other sets.
-    chat_people = {p.name for p in world.people if p.split == "chat"}
+    chat_people = [p for p in world.people if p.split == "chat"]
+    tuning_questions = {t.format(name=p.name) for p in chat_people for a in ATTRIBUTES for t in a.question_templates}
     for question, answer in world.chat_pairs:
-        assert any(answer.startswith(name) for name in chat_people)
+        assert question in tuning_questions
+        assert any(answer.startswith(p.name) for p in chat_people)
     assert world.question_sets["train"] and len(world.question_sets["train"]) == 2 * 80  # 2 per person
 
 
