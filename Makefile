@@ -1,19 +1,25 @@
-# knowbound: `make demo` and `make test` each bootstrap .venv on a fresh clone.
+# knowbound: `make demo` and `make test` each bootstrap .venv on a fresh clone, from the lock.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
+PIP_PIN ?= pip==26.3
 # The CPU wheel here; on a GPU machine the same pin installs the CUDA build.
 TORCH_PIN ?= torch==2.13.0
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: venv test test-slow test-all demo clean
+.PHONY: venv test test-slow test-all demo lock clean
 
-$(STAMP): pyproject.toml
+# Every package at the version in the lock (torch first, so no other package pulls a CUDA build),
+# then knowbound itself without resolving anything again.
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(PIP_PIN)"
 	$(PY) -m pip install --quiet "$(TORCH_PIN)"
-	$(PY) -m pip install --quiet -e ".[all,dev]"
+	$(PY) -m pip install --quiet -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip check
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -31,6 +37,18 @@ test-all: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/knowbound world build --preset tiny
 	$(VENV)/bin/knowbound run configs/demo.yaml
+
+# Re-resolve the newest versions that pyproject.toml allows, in a scratch venv, into the lock.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet "$(PIP_PIN)"
+	.lock-venv/bin/python -m pip install --quiet "$(TORCH_PIN)"
+	.lock-venv/bin/python -m pip install --quiet -e ".[all,dev]"
+	sed -n '/^#/p' $(LOCK) > $(LOCK).new
+	.lock-venv/bin/python -m pip freeze --exclude-editable | sed 's/^torch==\([0-9.]*\)+.*/torch==\1/' >> $(LOCK).new
+	mv $(LOCK).new $(LOCK)
+	rm -rf .lock-venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist src/*.egg-info

@@ -39,3 +39,14 @@ def make_questions(count: int, prefix: str = "q") -> list[Question]:
 @pytest.fixture
 def questions() -> list[Question]:
     return make_questions(12)
+
+
+@pytest.fixture(scope="session")
+def micro_world(tmp_path_factory):
+    """The directory holding the micro knowledge world (built once per session)."""
+    from knowbound.world.build import build_world
+    from knowbound.world.config import preset
+
+    root = tmp_path_factory.mktemp("worlds")
+    build_world(preset("micro"), root, log=lambda _: None)
+    return root

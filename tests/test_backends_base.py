@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
-import time
 
 import pytest
 
@@ -18,10 +19,11 @@ class FlakyBackend(RequestBackend):
 
     name = "flaky"
 
-    def __init__(self, failures=(), max_choices=None, **kw):
+    def __init__(self, failures=(), max_choices=None, barrier=None, **kw):
         super().__init__(**kw)
         self.failures = list(failures)
         self.max_choices = max_choices
+        self.barrier = barrier  # requests wait here until that many are in flight at once
         self.seen = []
         self.active = 0
         self.peak = 0
@@ -34,7 +36,8 @@ class FlakyBackend(RequestBackend):
             self.peak = max(self.peak, self.active)
             failure = self.failures.pop(0) if self.failures else None
         try:
-            time.sleep(0.01)
+            if self.barrier is not None:
+                self.barrier.wait()
             if failure is not None:
                 raise failure
             k = n if self.max_choices is None else min(n, self.max_choices)
@@ -88,10 +91,13 @@ def test_short_answers_are_topped_up_with_fresh_seeds():
 
 
 def test_concurrency_is_bounded_and_order_kept():
-    b = FlakyBackend(retry=NO_WAIT, concurrency=3)
+    # Each request waits until three are in flight: with fewer workers than 3 the barrier breaks
+    # (its timeout), and with more the peak exceeds 3. No sleeps, so no dependence on timing.
+    b = FlakyBackend(retry=NO_WAIT, concurrency=3, barrier=threading.Barrier(3, timeout=30))
     prompts = [f"p{k}" for k in range(12)]
     out = b.generate(prompts, SamplingParams(n=1, seed=0))
     assert [o[0].text.split(":")[0] for o in out] == prompts
+    assert all(c.finish_reason == "stop" for o in out for c in o)
     assert b.peak == 3
 
 
@@ -119,6 +125,12 @@ def test_registry_is_lazy_and_names_backends():
     assert set(BACKENDS.names()) >= {"hf", "openai", "scripted"}
     with pytest.raises(KnowboundError, match="unknown backend 'nope'"):
         get_backend("nope")
+    # Naming the backends imports none of them, nor torch, in a fresh interpreter.
+    code = ("import sys; from knowbound.backends import BACKENDS; BACKENDS.names(); "
+            "print(sorted(m for m in sys.modules if m in ('torch', 'transformers') "
+            "or m.startswith('knowbound.backends.') and m != 'knowbound.backends.base'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_scripted_backend_replies_and_records_calls():

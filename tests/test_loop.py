@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -13,8 +12,6 @@ import yaml
 
 from knowbound.config import parse_config
 from knowbound.pipeline import run_loop
-from knowbound.world.build import build_world
-from knowbound.world.config import preset
 
 pytestmark = pytest.mark.model
 
@@ -22,10 +19,8 @@ METHODS = ["prompt", "absolute", "rtuning"]
 
 
 @pytest.fixture(scope="module")
-def world_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("worlds")
-    build_world(preset("micro"), root, log=lambda _: None)
-    return root
+def world_root(micro_world):
+    return micro_world
 
 
 def mini_config(world_root: Path, runs: Path, name: str) -> dict:
@@ -82,35 +77,48 @@ def test_loop_aligns_and_reruns_skip_everything(world_root, tmp_path):
     assert not [line for line in logs if line.startswith(("probe", "train", "eval", "build", "label", "questions"))]
     assert artifacts(run.dir) == before
 
+    # Adding an eval set to the finished run evaluates only that set, then rescores.
+    grown = mini_config(world_root, tmp_path, "mini")
+    grown["data"] = {"eval": {**{s: {"source": f"world:{s}"} for s in ("test", "paraphrase", "fictional", "popular")},
+                              "extra": {"source": "world:test", "limit": 10}}}
+    logs.clear()
+    run_loop(parse_config(grown), log=logs.append)
+    worked = [line for line in logs if line.startswith(("questions", "probe", "label", "build", "train", "eval"))]
+    assert worked[0] == "questions: extra: 10 from world:test"
+    assert sorted(line.split(": accuracy")[0] for line in worked[1:]) == sorted(
+        f"eval: {m} on extra" for m in ["unaligned", *METHODS])
+    assert set(json.loads((run.dir / "metrics.json").read_text())["absolute"]) == {
+        "test", "paraphrase", "fictional", "popular", "extra"}
+    after = artifacts(run.dir)
+    assert {k: v for k, v in after.items() if k in before and k != "metrics.json"} == {
+        k: v for k, v in before.items() if k != "metrics.json"}
 
-def _run_cli(config: Path, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "knowbound", "run", str(config)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+def _run_cli(config: Path, crash_at: str | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "KNOWBOUND_CRASH_AT"}
+    if crash_at:
+        env["KNOWBOUND_CRASH_AT"] = crash_at
+    return subprocess.run([sys.executable, "-m", "knowbound", "run", str(config)], env=env,
+                          capture_output=True, text=True, timeout=900)
 
 
 def test_killed_run_resumes_to_the_same_artifacts(world_root, tmp_path):
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     reference = tmp_path / "reference.yaml"
     reference.write_text(yaml.safe_dump(mini_config(world_root, tmp_path, "reference")))
-    assert _run_cli(reference, env).wait(timeout=600) == 0
+    done = _run_cli(reference)
+    assert done.returncode == 0, done.stderr
 
     killed = tmp_path / "killed.yaml"
     killed.write_text(yaml.safe_dump(mini_config(world_root, tmp_path, "killed")))
     manifest = tmp_path / "killed" / "manifest.json"
-    # Kill once while a model trains and once while a model answers an eval set.
-    for stage_prefix in ("train/", "eval/rtuning"):
-        proc = _run_cli(killed, env)
-        deadline = time.time() + 600
-        while time.time() < deadline and proc.poll() is None:
-            try:
-                stages = json.loads(manifest.read_text()).get("stages", {})
-            except (OSError, ValueError):
-                stages = {}
-            if any(k.startswith(stage_prefix) and v.get("status") == "running" for k, v in stages.items()):
-                proc.send_signal(signal.SIGKILL)
-                break
-            time.sleep(0.05)
-        proc.wait(timeout=60)
-        assert proc.returncode == -signal.SIGKILL, f"the run ended before reaching {stage_prefix}"
-    assert _run_cli(killed, env).wait(timeout=600) == 0
+    # Kill once after the second optimiser step of the first model, and once while rtuning's
+    # answers to the test set are in memory but not yet on disk.
+    for crash_at, stage in (("train.step:2", "train/absolute"), ("eval/rtuning/test:1", "eval/rtuning/test")):
+        proc = _run_cli(killed, crash_at)
+        assert proc.returncode == -signal.SIGKILL, proc.stderr
+        stages = json.loads(manifest.read_text())["stages"]
+        assert stages[stage]["status"] == "running"
+    assert not (tmp_path / "killed" / "predictions" / "rtuning" / "test.jsonl").exists()
+    done = _run_cli(killed)
+    assert done.returncode == 0, done.stderr
     assert artifacts(tmp_path / "killed") == artifacts(tmp_path / "reference")

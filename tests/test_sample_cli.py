@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -32,9 +30,11 @@ def count_lines(path) -> int:
 
 
 @pytest.mark.model
-def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tiny_model_dir, hf_backend, tmp_path):
-    """Kill `knowbound sample` twice (SIGKILL, at random points), re-run to completion: the file
-    must be byte-identical -- same rows, same order, same text -- to an uninterrupted run's."""
+def test_killed_mid_write_twice_then_resumed_equals_an_uninterrupted_run(tiny_model_dir, hf_backend, tmp_path):
+    """Kill `knowbound sample` twice in the middle of appending a batch (SIGKILL, leaving a torn
+    line), re-run to completion: the file must be byte-identical -- same rows, same order, same
+    text -- to an uninterrupted run's. The crash points are chosen by KNOWBOUND_CRASH_AT, so the
+    test lands at the same place on every machine."""
     questions = make_questions(120)
     qfile = write_questions(tmp_path / "questions.jsonl", questions)
     out = tmp_path / "samples.jsonl"
@@ -48,23 +48,16 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(tiny_
     total = count_lines(reference)
     assert total == 120 * 4
 
-    rng = random.Random(20231221)  # the test's own RNG: kill points vary, the test is repeatable
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
     killed_at = []
-    for fraction in (0.2, 0.6):
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        target = int(total * fraction) + rng.randrange(0, 48)
-        deadline = time.monotonic() + 120
-        while count_lines(out) < target:
-            assert proc.poll() is None, "the run ended before it could be killed"
-            assert time.monotonic() < deadline
-            time.sleep(0.005)
-        time.sleep(rng.uniform(0.0, 0.03))  # land anywhere: mid-chunk, mid-write
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    # Each process counts its own writes: the 3rd chunk of the first run, the 5th new chunk of the second.
+    for point in ("jsonl.write:3", "jsonl.write:5"):
+        proc = subprocess.run(cmd, env={**os.environ, "KNOWBOUND_CRASH_AT": point}, capture_output=True, timeout=300)
+        assert proc.returncode == -signal.SIGKILL, proc.stderr
+        assert not out.read_bytes().endswith(b"\n")  # the kill tore the last line
         killed_at.append(count_lines(out))
-    assert killed_at[0] < killed_at[1] < total
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    # 8 questions x 4 answers = 32 rows per chunk: two whole chunks, then part of the third.
+    assert 64 < killed_at[0] < 96 and killed_at[1] > killed_at[0]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "failed: 0" in done.stdout
     assert out.read_bytes() == reference.read_bytes()

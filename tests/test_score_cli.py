@@ -94,12 +94,31 @@ def test_entry_point_prints_no_traceback(tmp_path):
     assert proc.stderr == f"error: {tmp_path / 'new.jsonl'}:2: invalid JSON (Expecting property name enclosed in double quotes, column 1)\n"
 
 
-def test_data_show_prints_counts_and_rows(tmp_path, capsys):
-    (tmp_path / "q.jsonl").write_text(lines(GOOD, SECOND, {**GOOD, "question_id": "3", "answers": []}))
-    assert main(["data", "show", str(tmp_path / "q.jsonl"), "-n", "1", "--skip-bad"]) == 0
-    out = capsys.readouterr().out
-    assert "nonambigqa" in out and "Capital of France?" in out
-    assert "skipped:" in out and "q.jsonl:3: field 'answers': no gold answer" in out.replace("\n", "")
+@pytest.mark.parametrize("columns", ["30", "250"])
+def test_data_show_prints_counts_and_rows(tmp_path, capsys, monkeypatch, columns):
+    monkeypatch.setenv("COLUMNS", columns)
+    deep = tmp_path / ("d" * 120) / "[exp]"  # a long path, with brackets rich would read as markup
+    deep.mkdir(parents=True)
+    (deep / "q.jsonl").write_text(lines(GOOD, SECOND, {**GOOD, "question_id": "3", "answers": []}))
+    assert main(["data", "show", str(deep / "q.jsonl"), "-n", "1", "--skip-bad"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert f"skipped: {deep / 'q.jsonl'}:3: field 'answers': no gold answer" in out
+    assert f"{deep / 'q.jsonl'} (adapter: nonambigqa)" in out
+    # Table cells are never wrapped, whatever the terminal width.
+    assert any("nonambigqa" in line for line in out) and any("Capital of France?" in line for line in out)
+
+
+@pytest.mark.parametrize("columns", ["30", "250"])
+def test_score_messages_are_whole_plain_lines(tmp_path, capsys, monkeypatch, columns):
+    monkeypatch.setenv("COLUMNS", columns)
+    (tmp_path / "new.jsonl").write_text(lines(GOOD, SECOND))
+    output = tmp_path / "runs" / "[exp]" / ("m" * 80 + ".json")
+    assert main(["score", str(tmp_path / "new.jsonl"), "--output", str(output)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"{tmp_path / 'new.jsonl'}: 2 answers, default scoring"
+    assert out[-1] == f"wrote {output}"
+    assert any("accuracy (loose)" in line and "0.5000" in line for line in out)
+    assert json.loads(output.read_text())["n"] == 2
 
 
 def test_data_show_bad_file_is_one_line(tmp_path, capsys):

@@ -82,6 +82,15 @@ def test_confidences_from_rows_and_from_text():
     assert r["ece"] == pytest.approx(0.65 / 4)
 
 
+def test_a_stated_zero_percent_confidence_is_a_confidence_of_zero():
+    text = ("I'm about 0% confident to answer the question correctly, and based on my understanding "
+            "and knowledge, here's what I think is correct. Lyon.")
+    r = score_rows([row("1", text), row("2", "Paris.", confidence=1.0)], n_bootstrap=0)
+    # Both answers carry a confidence: 0.0 on the wrong one, 1.0 on the right one -> Brier 0.
+    assert r["n_confidence"] == 2
+    assert r["brier"] == 0.0
+
+
 def test_bootstrap_intervals_are_seeded():
     a = score_rows(NEW, REFERENCE, n_bootstrap=200, seed=1)["ci"]
     b = score_rows(NEW, REFERENCE, n_bootstrap=200, seed=1)["ci"]

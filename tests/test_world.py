@@ -104,7 +104,7 @@ def test_micro_world_builds_loads_like_a_hub_model_and_is_cached(tmp_path):
     paths = build_world(cfg, tmp_path, log=logs.append)
     info = json.loads(paths.info.read_text())
     assert set(info["evaluation"]["accuracy_by_exposure"]) == {"0", "1-2", "3-7", "8+"}
-    assert 0.0 <= info["evaluation"]["refusal_rate"] <= 1.0
+    assert info["evaluation"]["refusal_rate"] == 0.0  # the unaligned model never refuses: chat tuning has no refusals
     model = AutoModelForCausalLM.from_pretrained(paths.chat_model)
     tok = AutoTokenizer.from_pretrained(paths.chat_model)
     assert model.config.model_type == "llama" and tok.chat_template

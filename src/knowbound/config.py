@@ -57,7 +57,6 @@ class DataSection:
     train: SetSection = field(default_factory=lambda: SetSection("world:train"))
     eval: dict[str, SetSection] = field(default_factory=lambda: {
         s: SetSection(f"world:{s}") for s in ("test", "paraphrase", "fictional", "popular")})
-    main_set: str = "test"  # the in-domain set the report's transitions and examples use
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
+from knowbound.crash import crash, crash_due
 from knowbound.errors import DataError
 
 ErrorHandler = Callable[[DataError], None]
@@ -144,7 +145,14 @@ class JsonlAppender:
         lines = [dumps(r) + "\n" for r in rows]
         if not lines:
             return 0
-        self._fh.write("".join(lines))
+        text = "".join(lines)
+        if crash_due("jsonl.write"):
+            # A crash mid-write: half the batch reaches the disk, ending in a torn line.
+            self._fh.write(text[: len(text) // 2])
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            crash()
+        self._fh.write(text)
         self._fh.flush()
         if self._fsync:
             os.fsync(self._fh.fileno())

@@ -27,6 +27,34 @@ STAGES = ("questions", "probe", "label", "build", "train", "eval", "metrics", "r
 UNALIGNED = "unaligned"
 Log = Callable[[str], None]
 
+# How the unaligned model is asked, beside which model it is. Which model it is (model.world with
+# model.world_seed, or model.path) reaches every stage as the model's identity, ``Run.model_id``.
+# The speed settings (max_batch_size, threads, device) and the world cache (world_dir) change no
+# answer.
+MODEL_KEYS = ("model.backend", "model.base_url", "model.prompt_format", "model.dtype")
+# The config keys each stage reads. A stage's digest is built from these keys and the digests of
+# the outputs it reads, and from nothing else: see ``stage_digests``. ``{set_key}`` and
+# ``{method}`` stand for the set or method the output belongs to. A key in no list changes no
+# output: names and directories, the method list (which outputs exist) and speed settings.
+READS: dict[str, tuple[str, ...]] = {
+    "questions": ("{set_key}",),
+    "probe": ("probe.m", "probe.temperature", "probe.top_p", "probe.max_new_tokens", "probe.prompt_variants",
+              "prompt", "seed", *MODEL_KEYS),
+    "label": ("grading",),
+    "build": ("build.tau", "build.select", "build.balance", "prompt", "seed"),
+    # The resolved training config: `train` with `method_train.{method}` and `seed` applied.
+    "train": ("train", "method_train.{method}", "seed"),
+    # Trained models are always answered with the hf backend; the unaligned one adds MODEL_KEYS.
+    "eval": ("eval.max_new_tokens", "prompt", "grading", "model.prompt_format", "model.dtype"),
+    "metrics": ("eval.bootstrap", "eval.ece_bins", "seed"),
+    "report": (),
+}
+# Keys only some methods' builders read.
+BUILD_READS_BY_METHOD: dict[str, tuple[str, ...]] = {"multisample": ("build.multisample_max",)}
+# Training settings that change the log, not the weights; and those only DPO reads.
+TRAIN_LOG_ONLY = ("logging_steps",)
+TRAIN_DPO_ONLY = ("dpo_beta", "sft_weight")
+
 
 @dataclass
 class Run:
@@ -37,6 +65,7 @@ class Run:
     model_path: str = ""
     sources: dict[str, str] = field(default_factory=dict)
     model_id: str = ""
+    digests: dict[str, str] = field(default_factory=dict)  # stage output -> digest (stage_digests)
     _backends: dict = field(default_factory=dict)
     _questions: dict = field(default_factory=dict)
 
@@ -114,23 +143,46 @@ class Run:
         return backend
 
 
-def _versions() -> dict:
+LOCK_FILE = "requirements.lock"
+
+
+def source_checkout() -> Path | None:
+    """The knowbound checkout this package runs from (an editable install), else None.
+
+    A wheel installed inside some other repository must not record that repository's commit.
+    """
+    root = Path(__file__).resolve().parents[2]
+    project = root / "pyproject.toml"
+    if project.is_file() and 'name = "knowbound"' in project.read_text(encoding="utf-8"):
+        return root
+    return None
+
+
+def environment() -> dict:
+    """Versions of Python and the packages that decide the numbers, the commit, and the lock's hash."""
+    import hashlib
     import importlib.metadata as md
     import platform
     import subprocess
 
     out = {"python": platform.python_version()}
-    for pkg in ("knowbound", "torch", "transformers", "trl", "peft", "datasets", "accelerate"):
+    for pkg in ("knowbound", "torch", "transformers", "trl", "peft", "datasets", "accelerate", "tokenizers",
+                "numpy"):
         try:
             out[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             out[pkg] = None
-    try:
-        here = Path(__file__).resolve().parent
-        out["git"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
-                                    timeout=5).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        out["git"] = None
+    root = source_checkout()
+    out["git"] = out["lock_sha256"] = None
+    if root is not None:
+        try:
+            out["git"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                        timeout=5).stdout.strip() or None
+        except (OSError, subprocess.SubprocessError):
+            pass
+        lock = root / LOCK_FILE
+        if lock.is_file():
+            out["lock_sha256"] = hashlib.sha256(lock.read_bytes()).hexdigest()
     return out
 
 
@@ -156,9 +208,10 @@ def prepare(cfg: RunConfig, log: Log = print) -> Run:
     atomic_write_text(run.dir / "config.yaml", dump_config(cfg))
     m = run.manifest()
     m.update({"name": cfg.name, "seed": cfg.seed, "config_hash": config_hash(cfg), "model": run.model_id,
-              "versions": _versions()})
+              "versions": environment()})
     m.setdefault("stages", {})
     write_json(run.manifest_path, m)
+    run.digests = stage_digests(run)
     return run
 
 
@@ -170,39 +223,105 @@ def _resolve_source(run: Run, source: str) -> str:
     return source
 
 
-def stage_questions(run: Run) -> str:
+def question_sets(cfg: RunConfig) -> dict[str, tuple[str, object]]:
+    """Every question set of a run: name -> (the config key that defines it, its section)."""
+    return {"train": ("data.train", cfg.data.train),
+            **{name: (f"data.eval.{name}", spec) for name, spec in cfg.data.eval.items()}}
+
+
+def _lookup(data: dict, dotted: str):
+    node = data
+    for key in dotted.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _file_digest(source: str) -> str | None:
+    """Content hash of a question file, so that editing it in place redoes what reads it."""
+    import hashlib
+
+    path = Path(source)
+    if not path.is_file():
+        return None  # a Hub dataset or a directory: its name and split stand for it
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _reads(cfg: RunConfig, stage: str, **names: str) -> dict:
+    """The values of the config keys ``stage`` reads (READS), by key."""
+    if stage == "train":
+        # `train`, `method_train.{method}` and `seed` as the trainer gets them: resolved into one
+        # TrainConfig, less what does not change the weights.
+        tcfg = to_dict(cfg.train_config(names["method"], names["kind"]))
+        drop = TRAIN_LOG_ONLY + (TRAIN_DPO_ONLY if names["kind"] != "dpo" else ())
+        return {"train": {k: v for k, v in tcfg.items() if k not in drop}}
+    data = to_dict(cfg)
+    keys = list(READS[stage])
+    if stage == "eval" and names.get("model_kind") != "trained":
+        keys += [k for k in MODEL_KEYS if k not in keys]  # the unaligned model answers
+    if stage == "build":
+        keys += BUILD_READS_BY_METHOD.get(names["method"], ())
+    return {key: _lookup(data, key.format(**names) if "{" in key else key) for key in keys}
+
+
+def stage_digests(run: Run) -> dict[str, str]:
+    """The digest of every output of the run: the config keys its stage reads (READS) and the
+    digests of the outputs it reads, so a change reruns exactly the outputs that depend on it."""
+    cfg = run.cfg
+
+    def digest(stage: str, upstream: dict, **names: str) -> str:
+        return config_hash({"stage": stage, "reads": _reads(cfg, stage, **names), "up": upstream})
+
+    out: dict[str, str] = {}
+    for name, (key, spec) in question_sets(cfg).items():
+        source = _resolve_source(run, spec.source)
+        out[f"questions/{name}"] = digest("questions", {"file": _file_digest(source)}, set_key=key)
+    out["probe"] = digest("probe", {"questions": out["questions/train"], "model": run.model_id})
+    out["label"] = digest("label", {"probe": out["probe"]})
+    methods = [get_method(name) for name in cfg.methods]
+    for m in methods:
+        if m.kind != "none":
+            out[f"build/{m.name}"] = digest("build", {"label": out["label"], "method": m.name}, method=m.name)
+            out[f"train/{m.name}"] = digest("train", {"data": out[f"build/{m.name}"], "model": run.model_id},
+                                            method=m.name, kind=m.kind)
+    for model, kind in [(UNALIGNED, "unaligned")] + [(m.name, "trained" if m.kind != "none" else "prompt")
+                                                     for m in methods]:
+        weights = out[f"train/{model}"] if kind == "trained" else run.model_id
+        for set_name in cfg.data.eval:
+            out[f"eval/{model}/{set_name}"] = digest(
+                "eval", {"questions": out[f"questions/{set_name}"], "model": weights, "method": model},
+                model_kind=kind)
+    out["metrics"] = digest("metrics", {k: v for k, v in out.items() if k.startswith("eval/")})
+    out["report"] = digest("report", {"metrics": out["metrics"], "label": out["label"]})
+    return out
+
+
+def stage_questions(run: Run) -> None:
     """Load and normalise every question set into questions/<set>.jsonl."""
     from knowbound.datasets import load_questions
 
-    cfg = run.cfg
-    sets = {"train": cfg.data.train, **cfg.data.eval}
-    digest = config_hash({"sets": to_dict(sets), "model": run.model_id})
+    for name, (_, spec) in question_sets(run.cfg).items():
+        out = run.dir / "questions" / f"{name}.jsonl"
 
-    def work():
-        for name, spec in sets.items():
+        def work(name=name, spec=spec, out=out):
             result = load_questions(_resolve_source(run, spec.source), spec.adapter, split=spec.split, limit=spec.limit)
-            write_jsonl(run.dir / "questions" / f"{name}.jsonl", (q.to_dict() for q in result.questions))
+            write_jsonl(out, (q.to_dict() for q in result.questions))
+            run._questions.pop(name, None)
             run.log(f"questions: {name}: {len(result.questions)} from {spec.source}")
 
-    run.stage("questions", digest, [run.dir / "questions" / f"{n}.jsonl" for n in sets], work)
-    return digest
+        run.stage(f"questions/{name}", run.digests[f"questions/{name}"], [out], work)
 
 
-def _perf_free(model_section) -> dict:
-    d = to_dict(model_section)
-    for k in ("max_batch_size", "threads", "device", "world_dir"):
-        d.pop(k, None)
-    return d
-
-
-def stage_probe(run: Run, upstream: str) -> str:
+def stage_probe(run: Run) -> None:
     """Greedy + M sampled answers of the unaligned model to every training question."""
     from knowbound.sampling import sample_questions
 
     cfg, p = run.cfg, run.cfg.probe
-    probe_cfg = {k: v for k, v in to_dict(p).items() if k != "batch_size"}
-    digest = config_hash({"up": upstream, "probe": probe_cfg, "model": _perf_free(cfg.model), "id": run.model_id,
-                          "prompt": cfg.prompt, "seed": cfg.seed})
     out = run.dir / "samples" / "train.jsonl"
     variants = [run.dir / "samples" / f"train.{v}.jsonl" for v in p.prompt_variants]
 
@@ -219,8 +338,7 @@ def stage_probe(run: Run, upstream: str) -> str:
             raise KnowboundError(f"probe: {stats.failed} samples failed; re-run to retry them")
         run.log(f"probe: {stats.generated} answers generated ({stats.rate:.0f}/s), {stats.skipped} already done")
 
-    run.stage("probe", digest, [out, *variants], work, resumable=True)
-    return digest
+    run.stage("probe", run.digests["probe"], [out, *variants], work, resumable=True)
 
 
 def load_probe_items(run: Run):
@@ -230,11 +348,9 @@ def load_probe_items(run: Run):
     return load_items(run.questions("train"), run.dir / "samples" / "train.jsonl", run.cfg.grading, variants)
 
 
-def stage_label(run: Run, upstream: str) -> str:
+def stage_label(run: Run) -> None:
     """knowledge.jsonl (per question) and probe.json (summary)."""
     from knowbound.knowledge import probe_summary
-
-    digest = config_hash({"up": upstream, "grading": run.cfg.grading})
 
     def work():
         items = load_probe_items(run)
@@ -245,8 +361,7 @@ def stage_label(run: Run, upstream: str) -> str:
                 + (f"; AUROC of expected accuracy, seen vs never seen: {summary['auroc_expected_accuracy_seen']:.3f}"
                    if summary.get("auroc_expected_accuracy_seen") is not None else ""))
 
-    run.stage("label", digest, [run.dir / "knowledge.jsonl", run.dir / "probe.json"], work)
-    return digest
+    run.stage("label", run.digests["label"], [run.dir / "knowledge.jsonl", run.dir / "probe.json"], work)
 
 
 def select_items(items, select: int | None, balance: bool, seed: int):
@@ -265,23 +380,22 @@ def select_items(items, select: int | None, balance: bool, seed: int):
     return sorted(picked, key=lambda i: i.question.id)
 
 
-def stage_build(run: Run, upstream: str) -> dict[str, str]:
+def trained_methods(cfg: RunConfig) -> list:
+    """The run's methods that train a model, in config order."""
+    return [m for m in (get_method(name) for name in cfg.methods) if m.kind != "none"]
+
+
+def stage_build(run: Run) -> None:
     """data/<method>.jsonl for every method that trains."""
     from knowbound.methods.builders import BuildOptions
 
     cfg = run.cfg
     b = cfg.build
     opts = BuildOptions(prompt=cfg.prompt, tau=b.tau, seed=cfg.seed, multisample_max=b.multisample_max)
-    digests: dict[str, str] = {}
     items_cache: list = []
 
-    for name in cfg.methods:
-        method = get_method(name)
-        if method.kind == "none":
-            continue
-        digest = config_hash({"up": upstream, "build": to_dict(b), "method": name, "prompt": cfg.prompt, "seed": cfg.seed})
-        digests[name] = digest
-        out = run.dir / "data" / f"{name}.jsonl"
+    for method in trained_methods(cfg):
+        out = run.dir / "data" / f"{method.name}.jsonl"
 
         def work(method=method, out=out):
             if not items_cache:
@@ -292,20 +406,16 @@ def stage_build(run: Run, upstream: str) -> dict[str, str]:
             run.log(f"build: {method.name}: {len(items_cache)} questions -> {len(rows)} rows "
                     f"({known} known, {len(rows) - known} unknown)")
 
-        run.stage(f"build/{name}", digest, [out], work)
-    return digests
+        run.stage(f"build/{method.name}", run.digests[f"build/{method.name}"], [out], work)
 
 
-def stage_train(run: Run, upstream: dict[str, str]) -> dict[str, str]:
+def stage_train(run: Run) -> None:
     """models/<method>/ for every method that trains."""
     from knowbound.training import train
 
-    digests = {}
-    for name, build_digest in upstream.items():
-        method = get_method(name)
+    for method in trained_methods(run.cfg):
+        name = method.name
         tcfg = run.cfg.train_config(name, method.kind)
-        digest = config_hash({"up": build_digest, "train": to_dict(tcfg), "model": run.model_id})
-        digests[name] = digest
         out = run.dir / "models" / name
 
         def work(name=name, tcfg=tcfg, out=out):
@@ -315,48 +425,41 @@ def stage_train(run: Run, upstream: dict[str, str]) -> dict[str, str]:
             run.log(f"train: {name}: {result.rows} rows, {result.steps} steps, {result.seconds:.0f} s, "
                     f"final loss {result.final_loss if result.final_loss is None else round(result.final_loss, 4)}")
 
-        run.stage(f"train/{name}", digest, [out], work)
-    return digests
+        run.stage(f"train/{name}", run.digests[f"train/{name}"], [out], work)
 
 
-def stage_eval(run: Run, upstream: dict[str, str], question_digest: str) -> dict[str, str]:
+def stage_eval(run: Run) -> None:
     """predictions/<model>/<set>.jsonl for the unaligned model and every method."""
+    from knowbound.crash import crash_point
     from knowbound.evaluation import predict
 
     cfg = run.cfg
-    models = [(UNALIGNED, None, run.model_id)]
+    models = [(UNALIGNED, None)]
     # Prompt-only methods answer with the unaligned model: evaluate them while it is loaded.
     methods = sorted((get_method(name) for name in cfg.methods), key=lambda m: m.kind != "none")
-    for method in methods:
-        models.append((method.name, method, upstream.get(method.name, run.model_id)))
-    digests = {}
-    for model, method, model_digest in models:
+    models += [(method.name, method) for method in methods]
+    for model, method in models:
         for set_name in cfg.data.eval:
-            digest = config_hash({"model": model_digest, "method": model, "questions": question_digest,
-                                  "set": set_name, "eval": cfg.eval.max_new_tokens, "prompt": cfg.prompt,
-                                  "grading": cfg.grading})
-            digests[f"{model}/{set_name}"] = digest
             out = run.dir / "predictions" / model / f"{set_name}.jsonl"
             backend_model = UNALIGNED if method is None or method.kind == "none" else model
 
             def work(method=method, out=out, set_name=set_name, backend_model=backend_model, model=model):
                 rows = predict(run.backend(backend_model), run.questions(set_name), method, cfg.prompt,
                                max_new_tokens=cfg.eval.max_new_tokens, mode=cfg.grading)
+                crash_point(f"eval/{model}/{set_name}")
                 write_jsonl(out, rows)
                 idk = sum(r["label"] == "idk" for r in rows) / max(1, len(rows))
                 acc = sum(bool(r["correct"]) for r in rows) / max(1, len(rows))
                 run.log(f"eval: {model} on {set_name}: accuracy {acc:.3f}, refusals {idk:.3f}")
 
-            run.stage(f"eval/{model}/{set_name}", digest, [out], work)
-    return digests
+            run.stage(f"eval/{model}/{set_name}", run.digests[f"eval/{model}/{set_name}"], [out], work)
 
 
-def stage_metrics(run: Run, upstream: dict[str, str]) -> dict:
+def stage_metrics(run: Run) -> dict:
     """metrics.json: {model: {set: {metric: value}}} against the unaligned model's labels."""
     from knowbound.evaluation import set_metrics
 
     cfg = run.cfg
-    digest = config_hash({"up": upstream, "eval": to_dict(cfg.eval), "seed": cfg.seed})
     out = run.dir / "metrics.json"
 
     def work():
@@ -370,19 +473,18 @@ def stage_metrics(run: Run, upstream: dict[str, str]) -> dict:
                     rows, ref, n_bootstrap=cfg.eval.bootstrap, seed=cfg.seed, ece_bins=cfg.eval.ece_bins)
         write_json(out, metrics)
 
-    run.stage("metrics", digest, [out], work)
+    run.stage("metrics", run.digests["metrics"], [out], work)
     return json.loads(out.read_text())
 
 
-def stage_report(run: Run, upstream: dict) -> Path | None:
+def stage_report(run: Run) -> Path | None:
     """report.html and report.md (when the report module is installed)."""
     try:
         from knowbound.report import write_report
     except ImportError:
         return None
-    digest = config_hash({"metrics": upstream})
     html = run.dir / "report.html"
-    run.stage("report", digest, [html, run.dir / "report.md"], lambda: write_report(run.dir))
+    run.stage("report", run.digests["report"], [html, run.dir / "report.md"], lambda: write_report(run.dir))
     return html
 
 
@@ -394,17 +496,8 @@ def run_loop(cfg: RunConfig, until: str = "report", log: Log = print) -> Run:
         get_method(name)  # fail fast on a typo
     stop = STAGES.index(until)
     run = prepare(cfg, log)
-    done: dict = {}
-    steps = {
-        "questions": lambda: stage_questions(run),
-        "probe": lambda: stage_probe(run, done["questions"]),
-        "label": lambda: stage_label(run, done["probe"]),
-        "build": lambda: stage_build(run, done["label"]),
-        "train": lambda: stage_train(run, done["build"]),
-        "eval": lambda: stage_eval(run, done["train"], done["questions"]),
-        "metrics": lambda: stage_metrics(run, done["eval"]),
-        "report": lambda: stage_report(run, {"metrics": config_hash(done["metrics"])}),
-    }
+    steps = {"questions": stage_questions, "probe": stage_probe, "label": stage_label, "build": stage_build,
+             "train": stage_train, "eval": stage_eval, "metrics": stage_metrics, "report": stage_report}
     for stage in STAGES[: stop + 1]:
-        done[stage] = steps[stage]()
+        steps[stage](run)
     return run

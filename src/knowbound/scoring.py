@@ -169,14 +169,19 @@ def score_predictions(
     return out
 
 
+def _stated_confidence(text: str) -> float:
+    """The confidence an answer states, NaN when it states none (a stated 0% stays 0.0)."""
+    value = extract_confidence(text)
+    return math.nan if value is None else value
+
+
 def _result(new: Predictions, graded: Graded, reference: Graded | None, **options) -> dict[str, Any]:
     """``summarize`` of graded sets: pairs the reference with the new rows, adds stated confidences."""
     ref_labels = ref_correct = None
     if reference is not None:
         order = _align(graded, reference)
         ref_labels, ref_correct = reference.labels[order], reference.correct[order]
-    confidences = [c if not math.isnan(c) else (extract_confidence(t) or math.nan)
-                   for c, t in zip(new.confidences, new.texts)]
+    confidences = [c if not math.isnan(c) else _stated_confidence(t) for c, t in zip(new.confidences, new.texts)]
     out = summarize(graded.labels, graded.correct, confidences, ref_labels, ref_correct, **options)
     out["skipped"] = graded.skipped + (reference.skipped if reference is not None else 0)
     return out

@@ -38,17 +38,10 @@ def summary_rows(metrics: dict) -> tuple[list[str], list[list[Any]]]:
 
 
 def print_summary(metrics: dict, cfg=None) -> None:
-    """Print the summary table with rich."""
-    from rich.console import Console
-    from rich.table import Table
+    """Print the summary table."""
+    from knowbound.output import print_table
 
     headers, rows = summary_rows(metrics)
-    table = Table(title="knowbound: honesty by method" + (f" ({cfg.name})" if cfg is not None else ""))
-    for i, h in enumerate(headers):
-        table.add_column(h, justify="left" if i == 0 else "right")
-    for row in rows:
-        table.add_row(row[0], *("–" if v is None else f"{v:.3f}" for v in row[1:]))
-    console = Console()
-    if not console.is_terminal:  # a log file or a pipe: don't squeeze the table into 80 columns
-        console = Console(width=200)
-    console.print(table)
+    print_table([(h, "left" if i == 0 else "right") for i, h in enumerate(headers)],
+                [[row[0], *("–" if v is None else f"{v:.3f}" for v in row[1:])] for row in rows],
+                title="knowbound: honesty by method" + (f" ({cfg.name})" if cfg is not None else ""))

@@ -149,6 +149,19 @@ def _trainer_args(cfg: TrainConfig, out_dir: str, n_rows: int) -> dict[str, Any]
     )
 
 
+def _crash_point_callback():
+    """A callback that passes the ``train.step`` crash point after every optimiser step."""
+    from transformers import TrainerCallback
+
+    from knowbound.crash import crash_point
+
+    class CrashPoint(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            crash_point("train.step")
+
+    return CrashPoint()
+
+
 def train(model_path: str, rows: Sequence[dict], out_dir: str | Path, cfg: TrainConfig,
           tokenizer_path: str | None = None) -> TrainResult:
     """Fine-tune ``model_path`` on ``rows`` and save weights (safetensors) and tokenizer to ``out_dir``.
@@ -194,6 +207,7 @@ def train(model_path: str, rows: Sequence[dict], out_dir: str | Path, cfg: Train
                                  processing_class=tokenizer, peft_config=_peft_config(cfg))
         else:
             raise KnowboundError(f"unknown training kind '{cfg.kind}' (known: sft, dpo)")
+        trainer.add_callback(_crash_point_callback())
         output = trainer.train()
         final = work / "final"
         trainer.save_model(str(final))

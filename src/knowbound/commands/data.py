@@ -22,38 +22,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
     from knowbound.datasets import load_questions
+    from knowbound.output import message, print_table
 
     result = load_questions(args.source, args.adapter, split=args.split, limit=args.limit,
                             skip_bad=args.skip_bad)
-    console = Console()
-    counts = Table(title=f"{result.source} (adapter: {result.adapter or 'none'})")
-    counts.add_column("rows", justify="right")
-    counts.add_column("open", justify="right")
-    counts.add_column("choice", justify="right")
-    counts.add_column("with answers", justify="right")
-    counts.add_column("without answers", justify="right")
-    counts.add_column("skipped", justify="right")
-    c = result.counts
-    counts.add_row(*(str(c[k]) for k in ("rows", "open", "choice", "with_answers", "without_answers", "skipped")))
-    console.print(counts)
-
-    rows = Table(show_lines=True)
-    for name in ("id", "kind", "question", "answers"):
-        rows.add_column(name, overflow="fold")
+    keys = ("rows", "open", "choice", "with_answers", "without_answers", "skipped")
+    print_table([(k.replace("_", " "), "right") for k in keys], [[result.counts[k] for k in keys]],
+                title=f"{result.source} (adapter: {result.adapter or 'none'})")
+    rows = []
     for q in result.questions[: max(args.n, 0)]:
         if q.kind == "choice":
             answers = " | ".join(f"{'*' if i == q.answer_index else ''}{chr(65 + i)}) {o}" for i, o in enumerate(q.choices))
         else:
             answers = " | ".join(q.answers) or "(none)"
-        rows.add_row(q.id, q.kind, q.question, answers)
-    if result.questions and args.n > 0:
-        console.print(rows)
+        rows.append([q.id, q.kind, q.question, answers])
+    if rows:
+        print_table([(name, "left") for name in ("id", "kind", "question", "answers")], rows, show_lines=True)
     for err in result.errors[:5]:
-        console.print(f"skipped: {err}", markup=False, highlight=False)
+        message(f"skipped: {err}")
     if len(result.errors) > 5:
-        console.print(f"... and {len(result.errors) - 5} more skipped rows")
+        message(f"... and {len(result.errors) - 5} more skipped rows")
     return 0

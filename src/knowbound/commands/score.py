@@ -48,39 +48,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     judge.add_argument("--judge-cache", metavar="PATH", help="JSONL cache of judge replies: a re-run asks nothing twice")
 
 
-def render(result: dict[str, Any]):
-    """The metrics (and transitions, when present) as ``rich`` tables."""
-    from rich.table import Table
-
-    table = Table()
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    table.add_column("95% CI", justify="right")
+def render(result: dict[str, Any]) -> list[tuple[list[tuple[str, str]], list[list[str]], str | None]]:
+    """The metrics (and transitions, when present) as tables: (columns, rows, title) each."""
     ci = result.get("ci", {})
+    rows = []
     for key, label in TABLE_ROWS:
         if key not in result:
             continue
         value = result[key]
         interval = ci.get(key)
-        table.add_row(label, "n/a" if value is None else f"{value:.4f}",
-                      f"[{interval[0]:.4f}, {interval[1]:.4f}]" if interval else "")
-    tables = [table]
+        rows.append([label, "n/a" if value is None else f"{value:.4f}",
+                     f"[{interval[0]:.4f}, {interval[1]:.4f}]" if interval else ""])
+    tables = [([("metric", "left"), ("value", "right"), ("95% CI", "right")], rows, None)]
     if "transitions" in result:
-        t = Table(title="reference label -> new label (counts)")
-        t.add_column("reference \\ new")
         labels = list(result["transitions"])
-        for label in labels:
-            t.add_column(label, justify="right")
-        for ref_label, row in result["transitions"].items():
-            t.add_row(ref_label, *(str(row[c]) for c in labels))
-        tables.append(t)
+        tables.append(([("reference \\ new", "left")] + [(label, "right") for label in labels],
+                       [[ref_label, *(str(row[c]) for c in labels)] for ref_label, row in result["transitions"].items()],
+                       "reference label -> new label (counts)"))
     return tables
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from knowbound.io import write_json
+    from knowbound.output import message, print_table
     from knowbound.scoring import score_files
 
     rejudge = None
@@ -92,20 +82,18 @@ def run(args: argparse.Namespace) -> int:
     result = score_files(args.predictions, args.reference, args.scoring, skip_bad=args.skip_bad,
                          n_bootstrap=args.bootstrap, seed=args.seed, ece_bins=args.ece_bins, rejudge=rejudge,
                          workers=args.workers)
-    console = Console()
     reference = f" against {args.reference}" if args.reference else ""
-    console.print(f"{args.predictions}{reference}: {result['n']} answers, {args.scoring} scoring",
-                  markup=False, highlight=False, soft_wrap=True)
-    for table in render(result):
-        console.print(table)
+    message(f"{args.predictions}{reference}: {result['n']} answers, {args.scoring} scoring")
+    for columns, rows, title in render(result):
+        print_table(columns, rows, title)
     if result.get("skipped"):
-        console.print(f"skipped {result['skipped']} bad rows")
+        message(f"skipped {result['skipped']} bad rows")
     if rejudge is not None:
         changed = f"judge changed {result.get('judge_changed', 0)} answers from wrong to correct"
         if "reference_judge_changed" in result:
             changed += f" ({result['reference_judge_changed']} in the reference)"
-        console.print(changed, markup=False, highlight=False)
+        message(changed)
     if args.output:
         write_json(args.output, result)
-        console.print(f"wrote {args.output}")
+        message(f"wrote {args.output}")
     return 0

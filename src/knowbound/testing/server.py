@@ -37,12 +37,15 @@ class Faults:
     drop_first: int = 0  # the first k requests get the connection closed without a response
     drop_every: int = 0  # every k-th request is dropped
     latency: float = 0.0  # seconds added to every request
-    slow_first: int = 0  # the first k requests wait `slow_delay` seconds more (client timeouts)
+    slow_first: int = 0  # the first k requests wait `slow_delay` seconds more
     slow_delay: float = 0.0
+    hang_first: int = 0  # the first k requests never get an answer (until the server stops): client timeouts
     max_choices: int | None = None  # answer with at most this many choices
 
     def action(self, number: int) -> str:
-        """'drop', 'fail' or 'ok' for request ``number``."""
+        """'hang', 'drop', 'fail' or 'ok' for request ``number``."""
+        if number <= self.hang_first:
+            return "hang"
         if number <= self.drop_first or (self.drop_every and number % self.drop_every == 0):
             return "drop"
         if number <= self.fail_first or (self.fail_every and number % self.fail_every == 0):
@@ -71,6 +74,7 @@ class ChatServer:
         self._model_lock = threading.Lock()  # one generate at a time on the model
         self._httpd = _Server((host, port), _handler(self))
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()  # releases the requests that hang
 
     @property
     def base_url(self) -> str:
@@ -85,6 +89,7 @@ class ChatServer:
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
+        self._stopping.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -159,6 +164,10 @@ def _handler(server: ChatServer):
             action, delay = server.next_action(body)
             if delay:
                 time.sleep(delay)
+            if action == "hang":
+                server._stopping.wait()
+                self.close_connection = True
+                return None
             if action == "drop":
                 self.close_connection = True  # no response at all: the client sees a dropped socket
                 return None

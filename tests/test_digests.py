@@ -1,0 +1,163 @@
+"""Each stage's digest covers exactly what the stage reads: change one config key, and exactly the
+outputs that depend on it are redone (docs/run-directory.md)."""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+
+import pytest
+
+from knowbound.config import parse_config, to_dict
+from knowbound.pipeline import prepare, stage_digests
+
+pytestmark = pytest.mark.model
+
+SETS = ("test", "paraphrase", "fictional", "popular")
+METHODS = ["prompt", "absolute", "rtuning"]  # one prompt-only method, two trained ones
+
+
+def base_config(world_dir, runs_dir) -> dict:
+    return {
+        "name": "digests", "runs_dir": str(runs_dir), "seed": 0,
+        "model": {"world": "micro", "world_dir": str(world_dir), "threads": 1},
+        "data": {"train": {"source": "world:train"}, "eval": {s: {"source": f"world:{s}"} for s in SETS}},
+        "probe": {"m": 4, "max_new_tokens": 16, "batch_size": 40},
+        "methods": METHODS,
+        "train": {"epochs": 4, "lr": 3e-3, "batch_size": 16, "max_length": 96, "logging_steps": 1000},
+        "eval": {"max_new_tokens": 40, "bootstrap": 50},
+    }
+
+
+# Groups of stage outputs, as glob patterns over the digests' keys.
+FROM_PROBE = ["probe", "label", "build/*", "train/*", "eval/*", "metrics", "report"]
+TRAINED_ON = ["build/*", "train/*", "eval/absolute/*", "eval/rtuning/*", "metrics", "report"]
+PROBE_ON = ["probe", "label", *TRAINED_ON]
+SCORES = ["metrics", "report"]
+
+# Every config key: the value it is changed to, and the outputs that must be redone.
+CASES: dict[str, tuple[object, list[str]]] = {
+    "name": ("other", []),
+    "runs_dir": ("<tmp>/elsewhere", []),
+    "seed": (1, PROBE_ON),  # greedy answers of the unaligned model use no seed
+    "prompt": ("honest", FROM_PROBE),
+    "grading": ("paper", ["label", "build/*", "train/*", "eval/*", *SCORES]),
+    "model.path": ("/nowhere", []),  # ignored while model.world is set
+    "model.world_dir": ("<tmp>/worlds2", []),  # the same world, rebuilt elsewhere: identical files
+    "model.backend": ("openai", FROM_PROBE),
+    "model.base_url": ("http://127.0.0.1:9/v1", FROM_PROBE),
+    "model.api_key_env": ("OTHER_KEY", []),
+    "model.prompt_format": ("plain", FROM_PROBE),
+    "model.dtype": ("float32", FROM_PROBE),
+    "model.device": ("cpu", []),
+    "model.max_batch_size": (7, []),
+    "model.threads": (2, []),
+    "data.train.source": ("world:popular", ["questions/train", *PROBE_ON]),
+    "data.train.adapter": ("knowbound", ["questions/train", *PROBE_ON]),
+    "data.train.split": ("train", ["questions/train", *PROBE_ON]),
+    "data.train.limit": (50, ["questions/train", *PROBE_ON]),
+    **{f"data.eval.{s}.{k}": (v, [f"questions/{s}", f"eval/*/{s}", *SCORES]) for s in SETS
+       for k, v in (("source", "world:train"), ("adapter", "knowbound"), ("split", "test"), ("limit", 9))},
+    "probe.m": (3, PROBE_ON),
+    "probe.temperature": (0.7, PROBE_ON),
+    "probe.top_p": (0.9, PROBE_ON),
+    "probe.max_new_tokens": (12, PROBE_ON),
+    "probe.prompt_variants": (["bare"], PROBE_ON),
+    "probe.batch_size": (8, []),
+    "build.tau": (0.3, TRAINED_ON),
+    "build.select": (20, TRAINED_ON),
+    "build.balance": (True, TRAINED_ON),
+    "build.multisample_max": (2, []),  # only multisample reads it, and this run has none
+    "methods": (METHODS + ["confidence-num"], ["build/confidence-num", "train/confidence-num",
+                                               "eval/confidence-num/*", *SCORES]),
+    **{f"train.{k}": (v, ["train/*", "eval/absolute/*", "eval/rtuning/*", *SCORES]) for k, v in (
+        ("epochs", 2.0), ("lr", 1e-3), ("batch_size", 8), ("grad_accum", 2), ("warmup_ratio", 0.0),
+        ("scheduler", "linear"), ("weight_decay", 0.1), ("max_length", 64), ("qlora", True),
+        ("lora", {"r": 4}), ("freeze_embeddings", True), ("precision", "bf16"), ("extra", {"max_grad_norm": 0.5}))},
+    "train.kind": ("dpo", []),  # each method sets its own kind
+    "train.seed": (5, []),  # the run's seed is used
+    "train.logging_steps": (1, []),
+    "train.dpo_beta": (0.5, []),  # no DPO method in this run
+    "train.sft_weight": (1.0, []),
+    "method_train": ({"absolute": {"epochs": 1}}, ["train/absolute", "eval/absolute/*", *SCORES]),
+    "eval.max_new_tokens": (20, ["eval/*", *SCORES]),
+    "eval.bootstrap": (10, SCORES),
+    "eval.ece_bins": (5, SCORES),
+}
+
+
+def leaf_keys(data: dict, prefix: str = "") -> set[str]:
+    out = set()
+    for key, value in data.items():
+        if isinstance(value, dict) and value and key not in ("extra",):
+            out |= leaf_keys(value, f"{prefix}{key}.")
+        else:
+            out.add(prefix + key)
+    return out
+
+
+def set_key(data: dict, dotted: str, value) -> None:
+    *parents, last = dotted.split(".")
+    for key in parents:
+        data = data.setdefault(key, {})
+    data[last] = value
+
+
+@pytest.fixture(scope="module")
+def base(micro_world, tmp_path_factory):
+    root = tmp_path_factory.mktemp("digests")
+    config = base_config(micro_world, root / "runs")
+    return root, config, prepare(parse_config(config), log=lambda _: None).digests
+
+
+def digests_with(root, config: dict, key: str, value) -> dict[str, str]:
+    changed = copy.deepcopy(config)
+    if isinstance(value, str) and value.startswith("<tmp>"):
+        value = str(root / value.removeprefix("<tmp>/"))
+    set_key(changed, key, value)
+    return prepare(parse_config(changed), log=lambda _: None).digests
+
+
+def test_every_config_key_has_a_case(base):
+    _, config, _ = base
+    keys = leaf_keys(to_dict(parse_config(config)))
+    # model.world and model.world_seed pick the model itself: test_another_model_redoes_... below.
+    missing = sorted(keys - set(CASES) - {"model.world", "model.world_seed"})
+    assert not missing, f"config keys with no digest case: {missing}"
+
+
+@pytest.mark.parametrize("key", sorted(CASES))
+def test_a_changed_key_redoes_exactly_what_reads_it(base, key):
+    root, config, before = base
+    value, patterns = CASES[key]
+    after = digests_with(root, config, key, value)
+    redone = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    expected = {k for k in before.keys() | after.keys() if any(fnmatch.fnmatchcase(k, p) for p in patterns)}
+    assert redone == expected
+
+
+def test_adding_an_eval_set_evaluates_only_that_set(base):
+    root, config, before = base
+    after = digests_with(root, config, "data.eval.extra", {"source": "world:test", "limit": 5})
+    assert set(after) - set(before) == {"questions/extra", *(f"eval/{m}/extra" for m in ["unaligned", *METHODS])}
+    assert {k for k in before if before[k] != after[k]} == {"metrics", "report"}
+
+
+def test_another_model_redoes_everything_but_loading_question_files(base):
+    root, config, before = base
+    run = prepare(parse_config(config), log=lambda _: None)
+    run.model_id = "world:another"
+    after = stage_digests(run)
+    assert {k for k in before if before[k] != after[k]} == {k for k in before if not k.startswith("questions/")}
+
+
+def test_editing_a_question_file_in_place_redoes_what_reads_it(base, tmp_path):
+    root, config, _ = base
+    qfile = tmp_path / "extra.jsonl"
+    qfile.write_text('{"id": "1", "question": "Capital of France?", "answers": ["Paris"]}\n')
+    spec = {"source": str(qfile), "adapter": "knowbound"}
+    first = digests_with(root, config, "data.eval.extra", spec)
+    qfile.write_text('{"id": "1", "question": "Capital of France?", "answers": ["Paris", "Paname"]}\n')
+    second = digests_with(root, config, "data.eval.extra", spec)
+    assert {k for k in first if first[k] != second[k]} == {
+        "questions/extra", *(f"eval/{m}/extra" for m in ["unaligned", *METHODS]), "metrics", "report"}
