@@ -30,3 +30,21 @@ def test_demo_meets_the_bars(tmp_path):
     assert metrics[best]["fictional"]["refusal_rate"] >= 0.80
     probe = json.loads((run.dir / "probe.json").read_text())
     assert probe["auroc_expected_accuracy_seen"] > 0.85
+    # The README's demo table is what a fresh clone gets: honesty and accuracy on `test`.
+    readme = readme_table()
+    assert set(readme) == set(metrics)
+    for model, (honesty, accuracy) in readme.items():
+        got = metrics[model]["test"]
+        assert abs(got["honesty"] - honesty) <= 0.005 and abs(got["accuracy"] - accuracy) <= 0.005, (
+            f"{model}: README says honesty {honesty:.3f}, accuracy {accuracy:.3f}; this run got "
+            f"{got['honesty']:.3f}, {got['accuracy']:.3f} (versions: {run.manifest()['versions']})")
+
+
+def readme_table() -> dict[str, tuple[float, float]]:
+    """Model -> (honesty, accuracy) on `test`, from the demo table in README.md."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in text.split("```")[1::2] if b.lstrip().startswith("model") and "prudence" in b)
+    lines = [line.split() for line in block.strip().splitlines()]
+    header = lines[0]
+    assert header[:5] == ["model", "prudence", "over-consv.", "honesty", "accuracy"], header
+    return {row[0]: (float(row[3]), float(row[4])) for row in lines[2:]}
