@@ -16,6 +16,7 @@ from knowbound.grading.normalize import normalize_aliases, normalize_answer
 from knowbound.grading.refusal import (
     PAPER_IDK_EXPRESSIONS,
     PAPER_IDK_RESPONSE,
+    REFUSAL,
     find_refusal,
     is_refusal,
     paper_is_idk,
@@ -30,6 +31,7 @@ __all__ = [
     "MODES",
     "PAPER_IDK_EXPRESSIONS",
     "PAPER_IDK_RESPONSE",
+    "REFUSAL",
     "WRONG",
     "check_mode",
     "exact_match",

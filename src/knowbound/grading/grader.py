@@ -19,8 +19,7 @@ from knowbound.grading.confidence import extract_confidence
 from knowbound.grading.match import check_mode, matched_alias
 from knowbound.grading.normalize import normalize_aliases, normalize_answer
 from knowbound.grading.refusal import find_refusal, paper_is_idk
-from knowbound.metrics.honesty import CORRECT, IDK, WRONG  # label codes, types.LABELS order
-from knowbound.types import Completion, Grade, LABELS, Question
+from knowbound.types import CORRECT, IDK, LABELS, WRONG, Completion, Grade, Question
 
 
 def grade_parts(

@@ -20,11 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from knowbound.types import LABELS
-
-LABEL_CODES: dict[str, int] = {label: i for i, label in enumerate(LABELS)}
-# The integer label codes every array of labels uses (grading produces them).
-CORRECT, WRONG, IDK = LABEL_CODES["correct"], LABEL_CODES["wrong"], LABEL_CODES["idk"]
+from knowbound.types import CORRECT, IDK, LABEL_CODES, LABELS, WRONG
 
 
 def label_codes(labels: Sequence[str] | Sequence[int] | np.ndarray) -> np.ndarray:
