@@ -25,13 +25,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "world": ("knowbound.commands.world", "build the offline knowledge world (`world build`)"),
     "run": ("knowbound.commands.run", "run the whole loop from one config file (or --until a stage)"),
     # The loop up to one stage (earlier stages run if missing); the stage is the command's name.
-    "questions": ("knowbound.commands.stage", "the loop up to the questions stage: load every question set"),
-    "probe": ("knowbound.commands.stage", "... up to the probe: sample the unaligned model's answers"),
-    "label": ("knowbound.commands.stage", "... up to the label stage: grade the probe, estimate knowledge"),
-    "build": ("knowbound.commands.stage", "... up to the build stage: honesty training data per method"),
-    "train": ("knowbound.commands.stage", "... up to the train stage: fine-tune a model per method"),
-    "eval": ("knowbound.commands.stage", "... up to the eval stage: answer the eval sets with every model"),
-    "metrics": ("knowbound.commands.stage", "... up to the metrics stage: metrics.json"),
+    "questions": ("knowbound.commands.stage", "loop up to here: load and normalise every question set"),
+    "probe": ("knowbound.commands.stage", "loop up to here: sample the unaligned model's answers"),
+    "label": ("knowbound.commands.stage", "loop up to here: grade the probe, estimate knowledge"),
+    "build": ("knowbound.commands.stage", "loop up to here: honesty training data per method"),
+    "train": ("knowbound.commands.stage", "loop up to here: fine-tune a model per method"),
+    "eval": ("knowbound.commands.stage", "loop up to here: answer the eval sets with every model"),
+    "metrics": ("knowbound.commands.stage", "loop up to here: metrics.json"),
     "report": ("knowbound.commands.report", "write report.html and report.md for a run (or a config)"),
 }
 

@@ -165,12 +165,9 @@ class RunDir:
         """Run ``out``'s work unless it is done with the same digest; True when it ran."""
         digest = self.digests[out.key]
         rec = self.manifest().get("stages", {}).get(out.key)
-        if self.is_done(out.key) and all(p.exists() for p in out.paths):
+        if self._finished(out):
             return False
-        missing = [k for k in out.after if not self.is_done(k)]
-        if missing:
-            raise KnowboundError(f"{out.key} reads {missing[0]}, which is not done: run the loop up to "
-                                 f"'{missing[0].split('/')[0]}' first")
+        self._check_upstream([out])
         if not (out.resumable and rec and rec.get("hash") == digest):
             for p in out.paths:
                 if p.is_dir():
@@ -184,8 +181,20 @@ class RunDir:
                                "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
         return True
 
+    def _finished(self, out: Output) -> bool:
+        return self.is_done(out.key) and all(p.exists() for p in out.paths)
+
+    def _check_upstream(self, outputs: list[Output]) -> None:
+        """An error naming the first output read by ``outputs`` that is not done."""
+        for out in outputs:
+            missing = [k for k in out.after if not self.is_done(k)]
+            if missing:
+                raise KnowboundError(f"{out.key} reads {missing[0]}, which is not done: run the loop up to "
+                                     f"'{missing[0].split('/')[0]}' first")
+
     def run_stage(self, stage: str, outputs: list[Output]) -> StageResult:
-        """Every output of one stage, in order."""
+        """Every output of one stage, in order; nothing runs when one of them lacks an input."""
+        self._check_upstream([out for out in outputs if not self._finished(out)])
         ran = [out.key for out in outputs if self.run_output(stage, out)]
         return StageResult(stage, tuple(ran), tuple(o.key for o in outputs if o.key not in ran))
 
