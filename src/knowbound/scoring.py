@@ -137,24 +137,17 @@ def _result(new: Predictions, graded: Graded, reference: Graded | None, **option
     return out
 
 
-def score_rows(
-    rows: Iterable[Mapping[str, Any]],
-    reference_rows: Iterable[Mapping[str, Any]] | None = None,
-    mode: str = "default",
-    *,
-    skip_bad: bool = False,
-    rejudge: Rejudge | None = None,
-    n_bootstrap: int = 1000,
-    seed: int = 0,
-    ece_bins: int = 15,
-) -> dict[str, Any]:
-    """Score in-memory prediction rows (dicts); errors cite ``<rows>``/``<reference>`` and the 1-based row."""
+def score_rows(rows: Iterable[Mapping[str, Any]], reference_rows: Iterable[Mapping[str, Any]] | None = None,
+               mode: str = "default", *, skip_bad: bool = False, **options: Any) -> dict[str, Any]:
+    """Score in-memory prediction rows (dicts); errors cite ``<rows>``/``<reference>`` and the 1-based row.
+
+    ``options`` are ``score_predictions``'s: rejudge, n_bootstrap, seed, ece_bins.
+    """
     new = collect_predictions("<rows>", enumerate(rows, start=1), skip_bad=skip_bad)
     ref = None
     if reference_rows is not None:
         ref = collect_predictions("<reference>", enumerate(reference_rows, start=1), skip_bad=skip_bad)
-    return score_predictions(new, ref, mode=mode, rejudge=rejudge, n_bootstrap=n_bootstrap, seed=seed,
-                             ece_bins=ece_bins)
+    return score_predictions(new, ref, mode=mode, **options)
 
 
 def score_files(
@@ -169,7 +162,7 @@ def score_files(
     ece_bins: int = 15,
     workers: int = 1,
 ) -> dict[str, Any]:
-    """Read and score prediction files (what ``knowbound score`` runs, with ``workers=2``).
+    """Read and score prediction files (what ``knowbound score`` runs).
 
     With ``workers`` >= 2 a large reference file is read and graded in a second process while
     this one does the predictions (same results; about half the time on two idle cores). A judge

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from knowbound.config import LoraSpec, TrainConfig
+from knowbound.config import TrainConfig
 from knowbound.errors import KnowboundError, require
 
 

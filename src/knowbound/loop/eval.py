@@ -13,7 +13,7 @@ import math
 from typing import Sequence
 
 from knowbound.errors import KnowboundError
-from knowbound.loop.probe import MODEL_READS, MODEL_USES
+from knowbound.loop.probe import MODEL_READS
 from knowbound.loop.rundir import ConfigView, Output, RunDir, StageResult
 from knowbound.methods import Method, get_method
 from knowbound.methods.phrases import REFUSAL, RTUNING_QUESTION, RTUNING_SURE, RTUNING_UNSURE
