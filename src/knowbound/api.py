@@ -53,14 +53,16 @@ def _config(config_or_path: RunConfig | Mapping | str | os.PathLike, overrides: 
 
 
 def run(config_or_path: RunConfig | Mapping | str | os.PathLike, overrides: Sequence[str] = (),
-        until: str | None = None, log: Callable[[str], None] = print) -> RunResult:
+        until: str | None = None, log: Callable[[str], None] | None = None) -> RunResult:
     """Run the loop of a config (a YAML path, a mapping or a ``RunConfig``) up to and including
     the stage ``until`` (default: every stage); ``overrides`` are ``"key=value"`` strings like the
-    CLI's ``--set``. Finished outputs are skipped and interrupted ones resumed."""
+    CLI's ``--set``. Finished outputs are skipped and interrupted ones resumed. ``log`` receives
+    each progress line (default: printed as a plain line)."""
     from knowbound.loop import STAGES, run_loop
+    from knowbound.output import message
 
     cfg = _config(config_or_path, overrides)
-    rundir = run_loop(cfg, until=until or STAGES[-1], log=log)
+    rundir = run_loop(cfg, until=until or STAGES[-1], log=log or message)
     metrics_path = rundir.dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if "metrics" in rundir.results else None
     return RunResult(cfg.name, rundir.dir, metrics, dict(rundir.results))

@@ -20,7 +20,8 @@ def run(args: argparse.Namespace) -> int:
     if Path(args.target).is_file():  # a config: the loop up to the report
         from knowbound.commands.stage import run_until
 
-        run_dir = run_until(argparse.Namespace(config=args.target, overrides=args.overrides, name=args.name),
+        run_dir = run_until(argparse.Namespace(config=args.target, overrides=args.overrides, name=args.name,
+                                               json=False),
                             "report").run_dir
         html_path, md_path = run_dir / "report.html", run_dir / "report.md"
     else:

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from knowbound.commands.stage import print_stages
+    from knowbound.commands.stage import print_json, print_stages
     from knowbound.output import message
     from knowbound.report.terminal import print_summary
 
@@ -29,4 +29,6 @@ def run(args: argparse.Namespace) -> int:
     report = result.run_dir / "report.html"
     if "report" in result.stages and report.exists():
         message(f"report: {report}")
+    if args.json:
+        print_json(result)
     return 0

@@ -11,6 +11,8 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set probe.m=5 (repeatable)")
     parser.add_argument("--name", help="run name (default: the config's)")
+    parser.add_argument("--json", action="store_true",
+                        help="end with one JSON line for scripts: the run directory and each stage's outputs")
 
 
 def run_until(args: argparse.Namespace, until: str):
@@ -29,6 +31,16 @@ def print_stages(result) -> None:
         message(f"{stage}: {len(r.ran)} done now, {len(r.skipped)} already done")
 
 
+def print_json(result) -> None:
+    """The result as one JSON line: run_dir, and per stage the outputs that ran and were skipped."""
+    import json
+
+    from knowbound.output import message
+
+    stages = {s: {"ran": list(r.ran), "skipped": list(r.skipped)} for s, r in result.stages.items()}
+    message(json.dumps({"run_dir": str(result.run_dir), "stages": stages}))
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
 
@@ -39,4 +51,6 @@ def run(args: argparse.Namespace) -> int:
     result = run_until(args, args.command)
     print_stages(result)
     message(f"run directory: {result.run_dir}")
+    if args.json:
+        print_json(result)
     return 0

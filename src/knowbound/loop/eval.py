@@ -95,7 +95,8 @@ def eval_models(run: RunDir) -> list[tuple[str, Method | None]]:
 
 def outputs(run: RunDir) -> list[Output]:
     """One output per (model, eval set)."""
-    return [_output(run, model, method, set_name) for model, method in eval_models(run) for set_name in run.cfg.data.eval]
+    return [_output(run, model, method, set_name)
+            for model, method in eval_models(run) for set_name in run.cfg.data.eval]
 
 
 def _output(run: RunDir, model: str, method: Method | None, set_name: str) -> Output:

@@ -161,7 +161,7 @@ class RunDir:
         rec = self.manifest().get("stages", {}).get(key)
         return bool(rec and rec.get("hash") == self.digests.get(key) and rec.get("status") == "done")
 
-    def run_output(self, stage: str, out: Output) -> bool:
+    def run_output(self, out: Output) -> bool:
         """Run ``out``'s work unless it is done with the same digest; True when it ran."""
         digest = self.digests[out.key]
         rec = self.manifest().get("stages", {}).get(out.key)
@@ -195,13 +195,14 @@ class RunDir:
     def run_stage(self, stage: str, outputs: list[Output]) -> StageResult:
         """Every output of one stage, in order; nothing runs when one of them lacks an input."""
         self._check_upstream([out for out in outputs if not self._finished(out)])
-        ran = [out.key for out in outputs if self.run_output(stage, out)]
+        ran = [out.key for out in outputs if self.run_output(out)]
         return StageResult(stage, tuple(ran), tuple(o.key for o in outputs if o.key not in ran))
 
     def questions(self, name: str) -> list[Question]:
         """A question set of this run (read once)."""
         if name not in self._questions:
-            self._questions[name] = [Question.from_dict(r) for r in read_jsonl(self.dir / "questions" / f"{name}.jsonl")]
+            rows = read_jsonl(self.dir / "questions" / f"{name}.jsonl")
+            self._questions[name] = [Question.from_dict(r) for r in rows]
         return self._questions[name]
 
     def backend(self, model: str, view: ConfigView):

@@ -27,7 +27,7 @@ from knowbound.io import atomic_write_text, write_json, write_jsonl
 from knowbound.loop.label import label_question, probe_summary
 from knowbound.loop.metrics import set_metrics
 from knowbound.methods import get_method
-from knowbound.types import UNALIGNED, Prediction, Question, Sample
+from knowbound.types import UNALIGNED, UNKNOWN, Prediction, Question, Sample
 from knowbound.world.config import DEFAULT_EXPOSURE
 
 # A few registered methods: one of each confidence kind, and DPO.
@@ -187,7 +187,7 @@ def write_training_data(run_dir: Path, questions: list[Question], knowledge: lis
             continue
         rows = []
         for q, k in zip(questions, knowledge):
-            known = k["category"] != "Unknown"
+            known = k["category"] != UNKNOWN
             prompt = [{"role": "user", "content": q.question}]
             answer = [{"role": "assistant", "content": q.meta["answer_text"]}]
             refusal = [{"role": "assistant", "content": REFUSAL}]
@@ -226,7 +226,7 @@ def make_fake_run(run_dir: str | Path, *, seed: int = 0, n_per_set: int = 60,
     """Write a complete synthetic run into ``run_dir`` and return its path.
 
     ``n_per_set`` questions per eval set (and for ``train``); predictions for ``unaligned`` and
-    every method in ``methods`` on every set in ``sets``; ``metrics.json`` from ``summarize`` with
+    every method in ``methods`` on every set in ``sets``; ``metrics.json`` from ``set_metrics`` with
     ``n_bootstrap`` resamples. The same arguments give byte-identical files.
     """
     run_dir = Path(run_dir)
