@@ -1,4 +1,4 @@
-"""Does an answer contain a gold alias? Exact match, has-match and token F1 over aliases.
+"""Does an answer contain a gold alias? The has-match rules over normalised aliases.
 
 Two has-match rules, both on normalised strings (see ``normalize.py``):
 
