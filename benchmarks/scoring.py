@@ -65,10 +65,10 @@ def main() -> None:
 
         # Wall time is the headline; CPU time of this process shows what a busy machine hides.
         t, c = time.perf_counter(), time.process_time()
-        ours = score_files(pred_path, ref_path, "default", workers=2)  # as `knowbound score` runs it
+        ours = score_files(pred_path, ref_path, "default", workers=2)  # with a second process (--workers 2)
         seconds, cpu = time.perf_counter() - t, time.process_time() - c
         t, c = time.perf_counter(), time.process_time()
-        ours_one = score_files(pred_path, ref_path, "default", workers=1)  # all in one process
+        ours_one = score_files(pred_path, ref_path, "default", workers=1)  # one process: what `knowbound score` runs
         seconds_one, cpu_one = time.perf_counter() - t, time.process_time() - c
         t, c = time.perf_counter(), time.process_time()
         ours_paper = score_files(pred_path, ref_path, "paper", workers=2)

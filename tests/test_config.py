@@ -6,6 +6,7 @@ import pytest
 
 from knowbound.config import config_hash, dump_config, load_config, parse_config
 from knowbound.errors import DataError, KnowboundError
+from knowbound.loop.train import method_train_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,9 +25,9 @@ def test_overrides_and_method_train():
     cfg = parse_config({"train": {"lr": 0.001}, "method_train": {"dpo": {"lr": 1e-5, "dpo_beta": 0.2}}},
                        overrides=["probe.m=5", "methods=[absolute, dpo]", "build.tau=0.3"])
     assert (cfg.probe.m, cfg.methods, cfg.build.tau) == (5, ("absolute", "dpo"), 0.3)
-    dpo = cfg.train_config("dpo", "dpo")
+    dpo = method_train_config(cfg, "dpo")
     assert (dpo.kind, dpo.lr, dpo.dpo_beta, dpo.seed) == ("dpo", 1e-5, 0.2, 0)
-    assert cfg.train_config("absolute", "sft").lr == 0.001
+    assert method_train_config(cfg, "absolute").lr == 0.001
     # the dump is itself a valid config that resolves to the same thing
     import yaml
 

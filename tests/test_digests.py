@@ -9,7 +9,8 @@ import fnmatch
 import pytest
 
 from knowbound.config import parse_config, to_dict
-from knowbound.pipeline import prepare, stage_digests
+from knowbound.loop import prepare
+from knowbound.loop.rundir import stage_digests
 
 pytestmark = pytest.mark.model
 

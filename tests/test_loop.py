@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from knowbound.config import parse_config
-from knowbound.pipeline import run_loop
+from knowbound.loop import run_loop
 
 pytestmark = pytest.mark.model
 

@@ -3,7 +3,7 @@
 import pytest
 
 from knowbound.errors import KnowboundError
-from knowbound.knowledge import agreement, label_all, slick_category
+from knowbound.loop.label import agreement, label_all, slick_category
 from knowbound.methods import METHODS, get_method
 from knowbound.methods.builders import BuildOptions
 from knowbound.methods.phrases import REFUSAL, RTUNING_QUESTION, RTUNING_SURE, RTUNING_UNSURE

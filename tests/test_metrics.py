@@ -11,13 +11,11 @@ from knowbound.metrics import (
     brier,
     ece,
     honesty_metrics,
-    known_set_metrics,
     label_codes,
     label_rates,
     refusal_rate,
     risk_coverage,
     transitions,
-    unknown_set_metrics,
 )
 
 # Ten paired answers. Rows: 1 C->C, 2 C->I, 3 C->W, 4 C->I, 5 W->I, 6 W->W, 7 W->C, 8 I->I, 9 I->C, 10 W->I
@@ -64,12 +62,10 @@ def test_transitions_hand_counted():
     }
 
 
-def test_set_metrics_for_only_unknowns_and_only_knowns():
-    assert unknown_set_metrics(["idk", "wrong", "idk", "correct"]) == {"prudence": 0.5}  # 2 of 4
-    # 1 idk of 4 -> 0.25; correct flags 2 of 4 -> 0.5
-    assert known_set_metrics(["idk", "correct", "correct", "wrong"], [1, 1, 1, 0]) == pytest.approx(
-        {"over_conservativeness": 0.25, "accuracy": 0.75}
-    )
+def test_refusal_rate_of_a_set_of_only_unknowns_or_only_knowns():
+    # A set of only unknowns reports prudence = refusal rate, one of only knowns over-conservativeness.
+    assert refusal_rate(["idk", "wrong", "idk", "correct"]) == 0.5  # 2 of 4
+    assert refusal_rate(["idk", "correct", "correct", "wrong"]) == 0.25  # 1 of 4
 
 
 def test_bad_labels_are_rejected():

@@ -19,7 +19,7 @@ from knowbound.io import read_jsonl, write_jsonl
 from knowbound.metrics import ece
 from knowbound.report import write_report
 from knowbound.report.analysis import confidence_rows, exposure_curves, reliability
-from knowbound.report.data import MODEL_ORDER, Run, load_run, ordered
+from knowbound.report.data import MODEL_ORDER, RunData, load_run, ordered
 from knowbound.testing.fake_run import DEFAULT_METHODS, INJECTION, make_fake_run
 
 SUMMARY_COLUMNS = [
@@ -254,7 +254,7 @@ def test_exposure_curves_group_high_exposures_and_use_question_meta(tmp_path):
     def row(i, label, exposure=None):
         return {"id": f"q{i}", "label": label, "meta": {} if exposure is None else {"exposure": exposure}}
 
-    run = Run(path=tmp_path)
+    run = RunData(path=tmp_path)
     run.questions = {"test": {"q3": {"id": "q3", "meta": {"exposure": 12}}}}
     run.predictions = {
         "unaligned": {"test": [row(0, "wrong", 0), row(1, "correct", 8), row(2, "wrong", 9), row(3, "correct")]},
@@ -270,7 +270,7 @@ def test_exposure_curves_group_high_exposures_and_use_question_meta(tmp_path):
 def test_models_and_sets_follow_the_report_order():
     assert ordered(["dpo", "zeta", "unaligned", "alpha", "absolute"], MODEL_ORDER) == [
         "unaligned", "absolute", "dpo", "alpha", "zeta"]
-    run = Run(path=Path("."), metrics={"unaligned": {"puqa": {}, "triviaqa": {}, "train": {}},
+    run = RunData(path=Path("."), metrics={"unaligned": {"puqa": {}, "triviaqa": {}, "train": {}},
                                        "absolute": {"puqa": {}, "triviaqa": {"transitions": {}}}})
     assert run.sets == ["triviaqa", "puqa"] and run.main_set == "triviaqa"
 
@@ -309,9 +309,9 @@ def test_fake_run_predictions_rescore_to_its_metrics(report):
 
 
 def test_ece_bins_come_from_the_run_config(tmp_path):
-    assert Run(path=tmp_path, config_text="eval:\n  ece_bins: 10\n").ece_bins == 10
-    assert Run(path=tmp_path, config_text="eval: [unclosed\n").ece_bins == 15
-    assert Run(path=tmp_path).ece_bins == 15
+    assert RunData(path=tmp_path, config_text="eval:\n  ece_bins: 10\n").ece_bins == 10
+    assert RunData(path=tmp_path, config_text="eval: [unclosed\n").ece_bins == 15
+    assert RunData(path=tmp_path).ece_bins == 15
 
 
 def test_rerun_removes_figures_no_longer_drawn(tmp_path):

@@ -4,8 +4,9 @@ import math
 import pytest
 
 from knowbound.errors import DataError, KnowboundError
-from knowbound.predictions import _parse, _parse_fast
-from knowbound.scoring import score_files, score_rows, summarize
+from knowbound.prediction_files import _parse, _parse_fast
+from knowbound.metrics.scorecard import summarize
+from knowbound.scoring import score_files, score_rows
 
 
 def row(qid, pred, answers=("Paris",), question="Capital of France?", **extra):

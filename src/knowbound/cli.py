@@ -1,7 +1,8 @@
 """The ``knowbound`` command: parse, call library functions, print. No logic lives here.
 
-Each subcommand is a module ``knowbound.commands.<name>`` with ``HELP``, ``add_arguments(parser)``
-and ``run(args) -> int``. Only the chosen subcommand's module is imported, so ``--help`` is instant.
+Each subcommand is a module of ``knowbound.commands`` with ``add_arguments(parser)`` and
+``run(args) -> int``; every stage of the loop shares ``commands.stage``. Only the chosen
+subcommand's module is imported, so ``--help`` is instant.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 
 from knowbound import __version__
 from knowbound.errors import KnowboundError
+from knowbound.output import message
 
 # name -> (module, one-line help). Order is the order of `knowbound --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -21,12 +23,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sample": ("knowbound.commands.sample", "sample answers from a model (resumable, shardable)"),
     "merge": ("knowbound.commands.merge", "join sample shards into one file"),
     "world": ("knowbound.commands.world", "build the offline knowledge world (`world build`)"),
-    "probe": ("knowbound.commands.probe", "probe a model's knowledge: sample, grade, label"),
-    "build": ("knowbound.commands.build", "build honesty training data for a method"),
-    "train": ("knowbound.commands.train", "fine-tune a model on built data (SFT or DPO)"),
-    "eval": ("knowbound.commands.eval", "answer eval sets with each model and score them"),
-    "run": ("knowbound.commands.run", "run the whole loop from one config file"),
-    "report": ("knowbound.commands.report", "write report.html and report.md for a run"),
+    "run": ("knowbound.commands.run", "run the whole loop from one config file (or --until a stage)"),
+    # The loop up to one stage (earlier stages run if missing); the stage is the command's name.
+    "questions": ("knowbound.commands.stage", "loop up to here: load and normalise every question set"),
+    "probe": ("knowbound.commands.stage", "loop up to here: sample the unaligned model's answers"),
+    "label": ("knowbound.commands.stage", "loop up to here: grade the probe, estimate knowledge"),
+    "build": ("knowbound.commands.stage", "loop up to here: honesty training data per method"),
+    "train": ("knowbound.commands.stage", "loop up to here: fine-tune a model per method"),
+    "eval": ("knowbound.commands.stage", "loop up to here: answer the eval sets with every model"),
+    "metrics": ("knowbound.commands.stage", "loop up to here: metrics.json"),
+    "report": ("knowbound.commands.report", "write report.html and report.md for a run (or a config)"),
 }
 
 
@@ -67,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.run(args) or 0)
     except KnowboundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        message(f"error: {exc}", err=True)
         return 1
     except KeyboardInterrupt:
-        print("interrupted; re-run the same command to resume", file=sys.stderr)
+        message("interrupted; re-run the same command to resume", err=True)
         return 130

@@ -18,10 +18,47 @@ from pathlib import Path
 from typing import Any
 
 from knowbound.errors import DataError, KnowboundError
-from knowbound.training import LoraSpec, TrainConfig
+from knowbound.methods import METHODS
 
-DEFAULT_METHODS = ("sft-baseline", "prompt", "absolute", "confidence-num", "confidence-verb",
-                   "multisample", "rtuning", "dpo")
+DEFAULT_METHODS = tuple(METHODS)  # every registered method, in registry order
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    """LoRA adapter settings; ``target_modules='all-linear'`` finds every linear layer but the head."""
+
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.0
+    target_modules: str | tuple[str, ...] = "all-linear"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to fine-tune. Defaults suit the knowledge world's tiny models."""
+
+    kind: str = "sft"  # sft | dpo
+    epochs: float = 3.0
+    lr: float = 5e-4
+    batch_size: int = 32
+    grad_accum: int = 1
+    warmup_ratio: float = 0.05
+    scheduler: str = "cosine"
+    weight_decay: float = 0.0
+    max_length: int = 256
+    seed: int = 0
+    lora: LoraSpec | None = None
+    qlora: bool = False  # 4-bit base weights; needs CUDA and bitsandbytes
+    dpo_beta: float = 0.1
+    sft_weight: float = 0.0  # DPO only: add this much SFT loss on the chosen answer (RPO)
+    # Keep the token embeddings fixed. Full fine-tuning otherwise moves the embeddings of the
+    # training questions' names only, so training and test names stop looking alike.
+    freeze_embeddings: bool = False
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16
+    logging_steps: int = 50
+    extra: dict[str, Any] = field(default_factory=dict)  # passed to SFTConfig/DPOConfig as is
+
+
 
 
 @dataclass(frozen=True)
@@ -104,12 +141,6 @@ class RunConfig:
     def run_dir(self) -> Path:
         return Path(self.runs_dir) / self.name
 
-    def train_config(self, method: str, kind: str) -> TrainConfig:
-        """`train` with the method's overrides applied (and its kind: sft or dpo)."""
-        overrides = dict(self.method_train.get(method, {}))
-        base = dataclasses.replace(self.train, kind=kind, seed=self.seed)
-        return _build(TrainConfig, {**to_dict(base), **overrides}, f"method_train.{method}", "<config>")
-
 
 def to_dict(obj: Any) -> Any:
     """A config as plain data (tuples as lists), for YAML and hashing."""
@@ -174,6 +205,11 @@ def _build(cls: type, data: dict, where: str, path: str):
         raise DataError(path, f"unknown key (known: {', '.join(sorted(names))})", field=prefix + unknown[0])
     kwargs = {k: _coerce(hints[k], v, f"{where}.{k}" if where else k, path) for k, v in data.items()}
     return cls(**kwargs)
+
+
+def build_section(cls: type, data: dict, where: str) -> Any:
+    """A config dataclass from plain data, checked like a config file (errors name ``where``)."""
+    return _build(cls, data, where, "<config>")
 
 
 def _set_path(data: dict, dotted: str, value: Any) -> None:

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from knowbound.grading.confidence import CONFIDENCE_NUM_TEMPLATES, CONFIDENCE_VERB_PREFIXES
+from knowbound.grading.refusal import REFUSAL
 from knowbound.io import write_jsonl
 
 _SYLLABLES = ("ka", "lo", "mi", "ra", "ten", "vo", "su", "del", "bar", "no", "quin", "sa", "tor", "el", "fi", "gan")
@@ -29,7 +30,7 @@ _TEMPLATES = (
     ("Who painted \"{work}\"?", "person"),
 )
 _REFUSALS = (
-    "I apologize, but I'm not able to provide an answer to the question.",
+    REFUSAL,
     "I don't know.",
     "I'm not sure who that is.",
     "I have no information about {subject}.",

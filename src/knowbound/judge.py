@@ -127,7 +127,7 @@ Gold answer(s): {gold}
 Grade (CORRECT, INCORRECT or NOT_ATTEMPTED):"""
 GRADES = ("CORRECT", "INCORRECT", "NOT_ATTEMPTED")
 
-METHODS = ("two-step", "one-step")
+JUDGE_METHODS = ("two-step", "one-step")
 EXTRACT_MAX_TOKENS = 128
 VERDICT_MAX_TOKENS = 16
 
@@ -242,8 +242,8 @@ def judge_details(rows: Sequence[Mapping[str, Any]], *, backend: Any, model_name
                   method: str = "two-step", cache_path: str | Path | None = None,
                   style: str = "triviaqa") -> list[JudgeResult]:
     """A ``JudgeResult`` per row (``question``, ``answers``, ``pred_text``); see ``judge_rows``."""
-    if method not in METHODS:
-        raise KnowboundError(f"unknown judge method '{method}' (known: {', '.join(METHODS)})")
+    if method not in JUDGE_METHODS:
+        raise KnowboundError(f"unknown judge method '{method}' (known: {', '.join(JUDGE_METHODS)})")
     asker = _Asker(backend, model_name, cache_path)
     if method == "one-step":
         out = []
@@ -296,8 +296,8 @@ def rejudge_from_options(backend: str, model: str | None, *, base_url: str | Non
 
     if not model:
         raise KnowboundError("--judge-backend needs --judge-model")
-    if method not in METHODS:
-        raise KnowboundError(f"unknown judge method '{method}' (known: {', '.join(METHODS)})")
+    if method not in JUDGE_METHODS:
+        raise KnowboundError(f"unknown judge method '{method}' (known: {', '.join(JUDGE_METHODS)})")
     options: dict[str, Any] = {"model": model}
     if backend == "openai" and base_url:
         options["base_url"] = base_url

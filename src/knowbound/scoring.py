@@ -1,9 +1,10 @@
 """Score predictions: grade every answer, then accuracy, honesty (against a reference) and
 calibration, with bootstrap intervals.
 
-The rows are read by ``knowbound.predictions`` (their columns are described there); labels are
-always recomputed, and an answer without a ``confidence`` column gets the one it states, if any.
-``summarize`` assembles the metrics from already-graded answers; the later stages call it too.
+The rows are read by ``knowbound.prediction_files`` (their columns are described there); labels
+are always recomputed, and an answer without a ``confidence`` column gets the one it states, if
+any. The metrics of the graded answers are ``knowbound.metrics.scorecard.summarize``, which the
+loop's metrics stage calls too.
 """
 
 from __future__ import annotations
@@ -19,11 +20,8 @@ import numpy as np
 
 from knowbound.errors import DataError, KnowboundError
 from knowbound.grading import CORRECT, WRONG, check_mode, extract_confidence, grade_batch, normalize_aliases
-from knowbound.metrics import (
-    accuracy, auroc, aurc, average_precision, bootstrap_ci, brier, ece, honesty_metrics,
-    label_codes, label_rates, transitions,
-)
-from knowbound.predictions import Predictions, collect_predictions, gc_paused, read_predictions
+from knowbound.metrics.scorecard import summarize
+from knowbound.prediction_files import Predictions, collect_predictions, gc_paused, read_predictions
 
 # rows marked wrong -> a verdict per row: True correct, False wrong, None unparseable (stays wrong)
 Rejudge = Callable[[list[dict]], list[bool | None]]
@@ -93,54 +91,6 @@ def _align(new: Graded, reference: Graded) -> np.ndarray:
     return np.fromiter((position[qid] for qid in new.ids), dtype=np.int64, count=n_new)
 
 
-def summarize(
-    labels,
-    correct,
-    confidences: Sequence[float] | np.ndarray | None = None,
-    reference_labels=None,
-    reference_correct=None,
-    *,
-    n_bootstrap: int = 1000,
-    seed: int = 0,
-    ece_bins: int = 15,
-) -> dict[str, Any]:
-    """All metrics of one set of graded answers, as a JSON-ready dict.
-
-    ``labels`` (codes or strings) and ``correct`` (loose) per answer; ``confidences`` with NaN
-    for answers without one (calibration uses the others); ``reference_labels`` paired with
-    ``labels`` adds over-conservativeness, prudence, honesty and the transitions. Keys:
-    accuracy, correct, wrong, idk, [over_conservativeness, prudence, honesty], [ece, brier, auroc,
-    average_precision, aurc], ci, [transitions], n, [n_confidence], [reference].
-    """
-    codes = label_codes(labels)
-    flags = np.asarray(correct, dtype=bool)
-    ref = None if reference_labels is None else label_codes(reference_labels)
-    out: dict[str, Any] = {"accuracy": accuracy(flags), **label_rates(codes)}
-    if ref is not None:
-        out.update(honesty_metrics(ref, codes))
-    n_conf = 0
-    if confidences is not None:
-        conf = np.asarray(confidences, dtype=np.float64)
-        has = ~np.isnan(conf)
-        n_conf = int(has.sum())
-        if n_conf:
-            c, y = conf[has], flags[has]
-            out.update(ece=ece(c, y, ece_bins), brier=brier(c, y), auroc=auroc(c, y),
-                       average_precision=average_precision(c, y), aurc=aurc(c, y))
-    if n_bootstrap > 0:
-        ci = bootstrap_ci(codes, flags, ref, n_resamples=n_bootstrap, seed=seed)
-        out["ci"] = {k: list(v) for k, v in ci.items()}
-    if ref is not None:
-        out["transitions"] = transitions(ref, codes)
-    out["n"] = int(codes.size)
-    if confidences is not None:
-        out["n_confidence"] = n_conf
-    if ref is not None:
-        ref_flags = None if reference_correct is None else np.asarray(reference_correct, dtype=bool)
-        out["reference"] = {**({} if ref_flags is None else {"accuracy": accuracy(ref_flags)}), **label_rates(ref)}
-    return out
-
-
 def score_predictions(
     new: Predictions,
     reference: Predictions | None = None,
@@ -187,24 +137,17 @@ def _result(new: Predictions, graded: Graded, reference: Graded | None, **option
     return out
 
 
-def score_rows(
-    rows: Iterable[Mapping[str, Any]],
-    reference_rows: Iterable[Mapping[str, Any]] | None = None,
-    mode: str = "default",
-    *,
-    skip_bad: bool = False,
-    rejudge: Rejudge | None = None,
-    n_bootstrap: int = 1000,
-    seed: int = 0,
-    ece_bins: int = 15,
-) -> dict[str, Any]:
-    """Score in-memory prediction rows (dicts); errors cite ``<rows>``/``<reference>`` and the 1-based row."""
+def score_rows(rows: Iterable[Mapping[str, Any]], reference_rows: Iterable[Mapping[str, Any]] | None = None,
+               mode: str = "default", *, skip_bad: bool = False, **options: Any) -> dict[str, Any]:
+    """Score in-memory prediction rows (dicts); errors cite ``<rows>``/``<reference>`` and the 1-based row.
+
+    ``options`` are ``score_predictions``'s: rejudge, n_bootstrap, seed, ece_bins.
+    """
     new = collect_predictions("<rows>", enumerate(rows, start=1), skip_bad=skip_bad)
     ref = None
     if reference_rows is not None:
         ref = collect_predictions("<reference>", enumerate(reference_rows, start=1), skip_bad=skip_bad)
-    return score_predictions(new, ref, mode=mode, rejudge=rejudge, n_bootstrap=n_bootstrap, seed=seed,
-                             ece_bins=ece_bins)
+    return score_predictions(new, ref, mode=mode, **options)
 
 
 def score_files(
@@ -219,7 +162,7 @@ def score_files(
     ece_bins: int = 15,
     workers: int = 1,
 ) -> dict[str, Any]:
-    """Read and score prediction files (what ``knowbound score`` runs, with ``workers=2``).
+    """Read and score prediction files (what ``knowbound score`` runs).
 
     With ``workers`` >= 2 a large reference file is read and graded in a second process while
     this one does the predictions (same results; about half the time on two idle cores). A judge

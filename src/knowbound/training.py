@@ -12,52 +12,17 @@ import json
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from knowbound.config import TrainConfig
 from knowbound.errors import KnowboundError, require
 
 
 # The TRL fields a row must have; other keys (question_id, known, ...) are for auditing only.
 SFT_FIELDS = ("prompt", "completion")
 DPO_FIELDS = ("prompt", "chosen", "rejected")
-
-
-@dataclass(frozen=True)
-class LoraSpec:
-    """LoRA adapter settings; ``target_modules='all-linear'`` finds every linear layer but the head."""
-
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.0
-    target_modules: str | tuple[str, ...] = "all-linear"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to fine-tune. Defaults suit the knowledge world's tiny models."""
-
-    kind: str = "sft"  # sft | dpo
-    epochs: float = 3.0
-    lr: float = 5e-4
-    batch_size: int = 32
-    grad_accum: int = 1
-    warmup_ratio: float = 0.05
-    scheduler: str = "cosine"
-    weight_decay: float = 0.0
-    max_length: int = 256
-    seed: int = 0
-    lora: LoraSpec | None = None
-    qlora: bool = False  # 4-bit base weights; needs CUDA and bitsandbytes
-    dpo_beta: float = 0.1
-    sft_weight: float = 0.0  # DPO only: add this much SFT loss on the chosen answer (RPO)
-    # Keep the token embeddings fixed. Full fine-tuning otherwise moves the embeddings of the
-    # training questions' names only, so training and test names stop looking alike.
-    freeze_embeddings: bool = False
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16
-    logging_steps: int = 50
-    extra: dict[str, Any] = field(default_factory=dict)  # passed to SFTConfig/DPOConfig as is
 
 
 @dataclass(frozen=True)

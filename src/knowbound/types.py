@@ -6,17 +6,23 @@ JSON Lines row in the run directory (see DESIGN.md). Everything else passes thes
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal, Mapping
 
 Label = Literal["correct", "wrong", "idk"]
 LABELS: tuple[str, ...] = ("correct", "wrong", "idk")
+# The integer code of each label, in LABELS order: every array of labels (grading, metrics) uses them.
+LABEL_CODES: dict[str, int] = {label: i for i, label in enumerate(LABELS)}
+CORRECT, WRONG, IDK = LABEL_CODES["correct"], LABEL_CODES["wrong"], LABEL_CODES["idk"]
+# The model every aligned one is compared with: its predictions are the honesty metrics' reference.
+UNALIGNED = "unaligned"
 FinishReason = Literal["stop", "length", "error"]
 QuestionKind = Literal["open", "choice"]
 
 # SliCK categories of Gekhman et al. (2024), "Does Fine-Tuning LLMs on New Knowledge Encourage
 # Hallucinations?", most known first.
-CATEGORIES: tuple[str, ...] = ("HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown")
+HIGHLY_KNOWN, MAYBE_KNOWN, WEAKLY_KNOWN, UNKNOWN = "HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown"
+CATEGORIES: tuple[str, ...] = (HIGHLY_KNOWN, MAYBE_KNOWN, WEAKLY_KNOWN, UNKNOWN)
 
 
 def _from_known_fields(cls, row: Mapping[str, Any]):
@@ -145,7 +151,12 @@ class Grade:
 
 @dataclass(frozen=True)
 class KnowledgeEstimate:
-    """One row of ``knowledge.jsonl``: what the probe says the model knows about a question."""
+    """One row of ``knowledge.jsonl``: what the probe says the model knows about a question.
+
+    Beside the estimate it keeps the probe's answers and their labels (``greedy``/``greedy_label``,
+    ``samples``/``sample_labels``, failed answers left out), so the build stage reads this file and
+    never grades the samples again.
+    """
 
     question_id: str
     greedy_correct: bool | None
@@ -155,12 +166,84 @@ class KnowledgeEstimate:
     category: str
     agreement: float | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+    greedy: str | None = None  # the greedy answer (None if it failed)
+    greedy_label: Label | None = None
+    samples: tuple[str, ...] = ()  # sampled answers that did not fail, by sample index
+    sample_labels: tuple[Label, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["meta"] = dict(self.meta)
+        d["samples"], d["sample_labels"] = list(self.samples), list(self.sample_labels)
         return d
 
     @classmethod
     def from_dict(cls, row: Mapping[str, Any]) -> "KnowledgeEstimate":
-        return _from_known_fields(cls, row)
+        est = _from_known_fields(cls, row)
+        return replace(est, samples=tuple(est.samples), sample_labels=tuple(est.sample_labels))
+
+
+@dataclass(frozen=True)
+class ProbeItem:
+    """A probed question with its knowledge estimate: what the method builders read."""
+
+    question: Question
+    knowledge: KnowledgeEstimate
+
+    @property
+    def greedy(self) -> str | None:
+        return self.knowledge.greedy
+
+    @property
+    def greedy_label(self) -> Label | None:
+        return self.knowledge.greedy_label
+
+    def correct_samples(self) -> list[str]:
+        k = self.knowledge
+        return [t for t, label in zip(k.samples, k.sample_labels) if label == "correct"]
+
+    def wrong_samples(self) -> list[str]:
+        k = self.knowledge
+        return [t for t, label in zip(k.samples, k.sample_labels) if label == "wrong"]
+
+    def best_correct(self) -> str | None:
+        """The greedy answer if correct, else the first correct sample (the paper's choice)."""
+        if self.greedy_label == "correct":
+            return self.greedy
+        correct = self.correct_samples()
+        return correct[0] if correct else None
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One row of ``predictions/<model>/<set>.jsonl``: a model's graded greedy answer.
+
+    Readable by ``knowbound score`` as is. A failed answer has ``error`` set and no label; the
+    row then carries no ``finish_reason``.
+    """
+
+    id: str
+    question: str
+    answers: tuple[str, ...]
+    pred_text: str
+    label: Label | None
+    correct: bool | None
+    refusal: bool | None
+    confidence: float | None = None
+    p_refusal: float | None = None
+    finish_reason: FinishReason | None = None
+    error: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["answers"], d["meta"] = list(self.answers), dict(self.meta)
+        for key in ("finish_reason", "error"):  # absent rather than null: rows stay short
+            if d[key] is None:
+                del d[key]
+        return d
+
+    @classmethod
+    def from_dict(cls, row: Mapping[str, Any]) -> "Prediction":
+        p = _from_known_fields(cls, row)
+        return replace(p, answers=tuple(p.answers))

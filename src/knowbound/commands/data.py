@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "inspect question sets (`data show NAME_OR_PATH`)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "join sample shards into one file"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,9 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from knowbound.commands.sample import load_question_set
+    from knowbound.output import message
     from knowbound.sampling import merge_samples
 
     questions = load_question_set(args.questions, args.question_format) if args.questions else None
     rows, failed = merge_samples(args.out, args.shards, questions)
-    print(f"{args.out}: {rows} rows from {len(args.shards)} shards; failed: {failed}")
+    message(f"{args.out}: {rows} rows from {len(args.shards)} shards; failed: {failed}")
     return 0

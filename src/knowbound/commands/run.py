@@ -1,28 +1,34 @@
-"""`knowbound run CONFIG`: the whole loop into runs/<name>/, then the summary table."""
+"""``knowbound run CONFIG [--until STAGE]``: the loop into runs/<name>/, then the summary table."""
 
 from __future__ import annotations
 
 import argparse
 
-from knowbound.commands._loop import add_config_arguments, run_until
-
-HELP = "run the whole loop from one config file"
+from knowbound.commands.stage import add_config_arguments, run_until
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from knowbound.loop.rundir import STAGES
+
     add_config_arguments(parser)
+    parser.add_argument("--until", choices=STAGES, default=STAGES[-1], metavar="STAGE",
+                        help=f"stop after this stage ({', '.join(STAGES)}; default: {STAGES[-1]})")
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
+    from knowbound.commands.stage import print_json, print_stages
+    from knowbound.output import message
+    from knowbound.report.terminal import print_summary
 
-    from knowbound.summary import print_summary
-
-    run = run_until(args, "report")
-    metrics = json.loads((run.dir / "metrics.json").read_text())
-    print_summary(metrics, run.cfg)
-    print(f"run directory: {run.dir}/")
-    report = run.dir / "report.html"
-    if report.exists():
-        print(f"report: {report}")
+    result = run_until(args, args.until)
+    if result.metrics is not None:
+        print_summary(result.metrics, result.name)
+    else:
+        print_stages(result)
+    message(f"run directory: {result.run_dir}/")
+    report = result.run_dir / "report.html"
+    if "report" in result.stages and report.exists():
+        message(f"report: {report}")
+    if args.json:
+        print_json(result)
     return 0

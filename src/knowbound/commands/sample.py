@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-HELP = "sample answers from a model (resumable, shardable)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,36 +72,24 @@ def load_question_set(source: str, adapter: str | None = None):
     return list(getattr(loaded, "questions", loaded))
 
 
-def make_backend(args: argparse.Namespace):
-    """The backend the flags describe."""
-    from knowbound.backends import get_backend
-
-    if args.backend == "hf":
-        return get_backend("hf", model=args.model, adapter=args.adapter, prompt_format=args.prompt_format,
-                           device=args.device, dtype=args.dtype, max_batch_size=args.max_batch_size,
-                           threads=args.threads)
-    from knowbound.backends import RetryPolicy
-
-    return get_backend("openai", model=args.model, base_url=args.base_url, api_key_env=args.api_key_env,
-                       concurrency=args.concurrency, retry=RetryPolicy(max_attempts=args.max_attempts))
-
-
 def run(args: argparse.Namespace) -> int:
+    from knowbound.backends import open_backend
+    from knowbound.output import message
     from knowbound.sampling import parse_shard, sample_questions
 
     shard = parse_shard(args.shard) if args.shard else None
     questions = load_question_set(args.questions, args.question_format)
-    backend = make_backend(args)
+    backend = open_backend(args.backend, args.model, model_settings=args, adapter=args.adapter)
     stats = sample_questions(
         questions, backend, args.out, n=args.n, temperature=args.temperature, top_p=args.top_p,
         max_new_tokens=args.max_new_tokens, greedy=args.greedy, seed=args.seed, prompt=args.prompt,
         stop=tuple(args.stop), shard=shard, batch_size=args.batch_size, progress=not args.no_progress,
     )
-    print(f"{args.out}: {stats.planned} samples ({stats.skipped} already done, {stats.generated} generated "
+    message(f"{args.out}: {stats.planned} samples ({stats.skipped} already done, {stats.generated} generated "
           f"at {stats.rate:.1f}/s); failed: {stats.failed}")
     limit = failure_limit(args.max_failures, stats.planned)
     if stats.failed > limit:
-        print(f"error: {stats.failed} failed samples exceed --max-failures {args.max_failures} ({limit}); "
-              "they are in the file with finish_reason 'error' and are retried when you re-run", file=sys.stderr)
+        message(f"error: {stats.failed} failed samples exceed --max-failures {args.max_failures} ({limit}); "
+                "they are in the file with finish_reason 'error' and are retried when you re-run", err=True)
         return 2
     return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-HELP = "score predictions: honesty, accuracy and calibration"
 
 # Rows of the metrics table: (key, label). Honesty rows need a reference, calibration confidences.
 TABLE_ROWS: tuple[tuple[str, str], ...] = (
@@ -36,8 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bootstrap resamples for 95%% intervals (0: none; default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--ece-bins", type=int, default=15, help="equal-width ECE bins (default 15)")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="2: grade a large reference in a second process meanwhile; 1: one process")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="1: one process (default; faster on 2 cores, see BENCHMARKS.md); "
+                             "2: grade a large reference in a second process meanwhile")
     judge = parser.add_argument_group("LLM judge (re-checks only the answers string matching marks wrong)")
     judge.add_argument("--judge-backend", choices=("openai", "hf"), help="backend of the judge model (usually openai)")
     judge.add_argument("--judge-model", help="judge model: the server's model name (openai) or a path/Hub name (hf)")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-HELP = "build the offline knowledge world"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,12 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from knowbound.output import message
     from knowbound.world.build import build_world, world_dir
     from knowbound.world.config import preset
 
     cfg = preset(args.preset, seed=args.seed)
     if args.world_command == "path":
-        print(world_dir(cfg, args.out).root)
+        message(str(world_dir(cfg, args.out).root))
         return 0
     build_world(cfg, args.out, evaluate=not args.no_eval)
     return 0

@@ -10,12 +10,13 @@ from knowbound.grading.confidence import (
     confidence_prefix_end,
     normalize_apostrophes,
 )
-from knowbound.grading.grader import CORRECT, IDK, WRONG, grade, grade_batch, grade_completion, grade_parts
-from knowbound.grading.match import MODES, check_mode, exact_match, has_match, matched_alias, token_f1
+from knowbound.grading.grader import CORRECT, IDK, WRONG, grade, grade_batch, grade_parts
+from knowbound.grading.match import MODES, check_mode, has_match, matched_alias
 from knowbound.grading.normalize import normalize_aliases, normalize_answer
 from knowbound.grading.refusal import (
     PAPER_IDK_EXPRESSIONS,
     PAPER_IDK_RESPONSE,
+    REFUSAL,
     find_refusal,
     is_refusal,
     paper_is_idk,
@@ -30,15 +31,14 @@ __all__ = [
     "MODES",
     "PAPER_IDK_EXPRESSIONS",
     "PAPER_IDK_RESPONSE",
+    "REFUSAL",
     "WRONG",
     "check_mode",
-    "exact_match",
     "extract_choice",
     "extract_confidence",
     "find_refusal",
     "grade",
     "grade_batch",
-    "grade_completion",
     "grade_parts",
     "has_match",
     "is_refusal",
@@ -49,5 +49,4 @@ __all__ = [
     "paper_is_idk",
     "confidence_prefix_end",
     "normalize_apostrophes",
-    "token_f1",
 ]

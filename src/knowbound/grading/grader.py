@@ -19,8 +19,7 @@ from knowbound.grading.confidence import extract_confidence
 from knowbound.grading.match import check_mode, matched_alias
 from knowbound.grading.normalize import normalize_aliases, normalize_answer
 from knowbound.grading.refusal import find_refusal, paper_is_idk
-from knowbound.metrics.honesty import CORRECT, IDK, WRONG  # label codes, types.LABELS order
-from knowbound.types import Completion, Grade, LABELS, Question
+from knowbound.types import CORRECT, IDK, LABELS, WRONG, Grade, Question
 
 
 def grade_parts(
@@ -75,17 +74,6 @@ def grade(text: str, question: Question, mode: str = "default") -> Grade:
         confidence=extract_confidence(text),
         extracted=extracted,
     )
-
-
-def grade_completion(completion: Completion, question: Question, mode: str = "default") -> Grade | None:
-    """Grade a backend completion; a failed request (``finish_reason='error'``) gets None.
-
-    A failure is not an answer: it must be neither wrong nor a refusal, so the caller skips it
-    (and can count it) instead of letting an empty text be scored.
-    """
-    if completion.failed:
-        return None
-    return grade(completion.text, question, mode)
 
 
 def grade_batch(

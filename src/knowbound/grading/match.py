@@ -1,4 +1,4 @@
-"""Does an answer contain a gold alias? Exact match, has-match and token F1 over aliases.
+"""Does an answer contain a gold alias? The has-match rules over normalised aliases.
 
 Two has-match rules, both on normalised strings (see ``normalize.py``):
 
@@ -12,7 +12,6 @@ Two has-match rules, both on normalised strings (see ``normalize.py``):
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Iterable, Sequence
 
 from knowbound.grading.normalize import normalize_aliases, normalize_answer
@@ -47,28 +46,3 @@ def matched_alias(pred_norm: str, golds_norm: Sequence[str], mode: str = "defaul
 def has_match(pred: str, answers: Iterable[str], mode: str = "default") -> bool:
     """True when a gold alias occurs in the answer (after normalisation; see module docstring)."""
     return matched_alias(normalize_answer(pred), normalize_aliases(answers), check_mode(mode)) is not None
-
-
-def exact_match(pred: str, answers: Iterable[str]) -> bool:
-    """True when the normalised answer equals a normalised, non-empty gold alias."""
-    pred_norm = normalize_answer(pred)
-    return any(g and g == pred_norm for g in normalize_aliases(answers))
-
-
-def token_f1(pred: str, answers: Iterable[str]) -> float:
-    """SQuAD-style token F1 between the normalised answer and the best gold alias (0 if none).
-
-    For one alias: with c common tokens (multiset), precision = c/|pred|, recall = c/|gold|,
-    F1 = 2PR/(P+R).
-    """
-    pred_tokens = normalize_answer(pred).split()
-    best = 0.0
-    for gold in normalize_aliases(answers):
-        gold_tokens = gold.split()
-        common = sum((Counter(pred_tokens) & Counter(gold_tokens)).values())
-        if common == 0:
-            continue
-        precision = common / len(pred_tokens)
-        recall = common / len(gold_tokens)
-        best = max(best, 2 * precision * recall / (precision + recall))
-    return best

@@ -28,6 +28,9 @@ from knowbound.grading.confidence import confidence_prefix_end, normalize_apostr
 
 # --- paper mode: official evaluation/utils.py, verbatim ------------------------------------------
 PAPER_IDK_RESPONSE = "I apologize, but I'm not able to provide an answer to the question"
+# The refusal sentence every honesty method trains a model to say and the honest prompt offers:
+# the paper's idk response as a sentence. Defined here, beside the rule that recognises it.
+REFUSAL = PAPER_IDK_RESPONSE + "."
 PAPER_IDK_EXPRESSIONS: tuple[str, ...] = (
     "i apologize",
     "not aware of",

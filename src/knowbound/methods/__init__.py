@@ -21,6 +21,7 @@ class Method:
     eval_prompt: str | None = None  # prompt at inference; None: the run's prompt
     confidence: str = "none"  # none | verbal | rtuning
     help: str = ""
+    colour: str = "#7f7f7f"  # the method's colour in every figure of the report
 
     def build(self, items, opts) -> list[dict]:
         """The method's training rows (empty for a prompt-only method)."""
@@ -32,15 +33,24 @@ class Method:
         return fn(items, opts)
 
 
+# The one list of honesty methods: the config's default `methods`, the report's order and colours.
 METHODS: dict[str, Method] = {m.name: m for m in (
-    Method("sft-baseline", "sft", "build_sft_baseline", help="the paper's Fine-tuned baseline: a correct answer for every question"),
-    Method("prompt", "none", None, eval_prompt="honest", help="no training: the honest-QA instruction prompt"),
-    Method("absolute", "sft", "build_absolute", help="answer if known (expected accuracy >= tau), else refuse"),
-    Method("confidence-num", "sft", "build_confidence_num", confidence="verbal", help="numeric confidence prefix, refusal if no sample is correct"),
-    Method("confidence-verb", "sft", "build_confidence_verb", confidence="verbal", help="verbal confidence prefix, refusal if no sample is correct"),
-    Method("multisample", "sft", "build_multisample", help="one row per sample: the sample if correct, else the refusal"),
-    Method("rtuning", "sft", "build_rtuning", confidence="rtuning", help="R-Tuning: answer, then 'I am sure.' / 'I am unsure.'"),
-    Method("dpo", "dpo", "build_dpo", help="DPO: prefer a correct answer when known, the refusal when not"),
+    Method("sft-baseline", "sft", "build_sft_baseline", colour="#7f7f7f",
+           help="the paper's Fine-tuned baseline: a correct answer for every question"),
+    Method("prompt", "none", None, eval_prompt="honest", colour="#bcbd22",
+           help="no training: the honest-QA instruction prompt"),
+    Method("absolute", "sft", "build_absolute", colour="#1f77b4",
+           help="answer if known (expected accuracy >= tau), else refuse"),
+    Method("confidence-num", "sft", "build_confidence_num", confidence="verbal", colour="#ff7f0e",
+           help="numeric confidence prefix, refusal if no sample is correct"),
+    Method("confidence-verb", "sft", "build_confidence_verb", confidence="verbal", colour="#d62728",
+           help="verbal confidence prefix, refusal if no sample is correct"),
+    Method("multisample", "sft", "build_multisample", colour="#9467bd",
+           help="one row per sample: the sample if correct, else the refusal"),
+    Method("rtuning", "sft", "build_rtuning", confidence="rtuning", colour="#2ca02c",
+           help="R-Tuning: answer, then 'I am sure.' / 'I am unsure.'"),
+    Method("dpo", "dpo", "build_dpo", colour="#e377c2",
+           help="DPO: prefer a correct answer when known, the refusal when not"),
 )}
 
 
@@ -50,3 +60,8 @@ def get_method(name: str) -> Method:
         return METHODS[name]
     except KeyError:
         raise KnowboundError(f"unknown method '{name}' (known: {', '.join(METHODS)})") from None
+
+
+def trained_methods(names: Sequence[str]) -> list[Method]:
+    """The methods among ``names`` that train a model, in the order given."""
+    return [m for m in (get_method(name) for name in names) if m.kind != "none"]

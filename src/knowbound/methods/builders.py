@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from knowbound.grading.confidence import CONFIDENCE_NUM_TEMPLATES, CONFIDENCE_VERB_PREFIXES
-from knowbound.knowledge import ProbeItem
 from knowbound.methods.phrases import REFUSAL, RTUNING_QUESTION, RTUNING_SURE, RTUNING_UNSURE
 from knowbound.prompts import render_prompt
-from knowbound.types import Question
+from knowbound.types import ProbeItem, Question
 
 # CONFIDENCE-VERB: upper bound of k (correct samples of 10) for each phrase, in order.
 VERB_BIN_UPPER = (2, 4, 6, 8, 10)
@@ -120,11 +119,11 @@ def build_multisample(items: Sequence[ProbeItem], opts: BuildOptions) -> list[di
     rng = random.Random(opts.seed)
     rows = []
     for i in items:
-        pairs = list(zip(i.samples, i.sample_grades))
+        pairs = list(zip(i.knowledge.samples, i.knowledge.sample_labels))
         if opts.multisample_max is not None and len(pairs) > opts.multisample_max:
             pairs = rng.sample(pairs, opts.multisample_max)
-        for text, g in pairs:
-            ok = g.label == "correct"
+        for text, label in pairs:
+            ok = label == "correct"
             rows.append(sft_row(i, text if ok else opts.refusal, opts, ok))
     return rows
 
@@ -140,9 +139,9 @@ def build_rtuning(items: Sequence[ProbeItem], opts: BuildOptions) -> list[dict]:
     """
     rows = []
     for i in items:
-        g = i.greedy_grade
-        if i.greedy and g is not None and g.label != "idk":
-            answer, sure = i.greedy, g.label == "correct"
+        label = i.greedy_label
+        if i.greedy and label is not None and label != "idk":
+            answer, sure = i.greedy, label == "correct"
         else:
             answer, sure = gold_text(i.question), is_known(i, opts)
         rows.append(sft_row(i, f"{answer} {RTUNING_QUESTION} {RTUNING_SURE if sure else RTUNING_UNSURE}", opts, sure))
@@ -159,7 +158,7 @@ def build_dpo(items: Sequence[ProbeItem], opts: BuildOptions) -> list[dict]:
         if known:
             chosen, rejected = i.best_correct(), opts.refusal
         else:
-            wrong = ([i.greedy] if i.greedy_grade is not None and i.greedy_grade.label == "wrong" else []) + i.wrong_samples()
+            wrong = ([i.greedy] if i.greedy_label == "wrong" else []) + i.wrong_samples()
             if not wrong:
                 continue  # nothing wrong to reject (e.g. every answer was a refusal)
             chosen, rejected = opts.refusal, wrong[0]

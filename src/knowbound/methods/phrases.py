@@ -9,9 +9,7 @@ Language Models to Say 'I Don't Know'" (the padding template).
 from __future__ import annotations
 
 from knowbound.grading.confidence import CONFIDENCE_NUM_TEMPLATES, CONFIDENCE_VERB_PREFIXES
-from knowbound.grading.refusal import PAPER_IDK_RESPONSE
-
-REFUSAL = PAPER_IDK_RESPONSE + "."
+from knowbound.grading.refusal import REFUSAL
 RTUNING_QUESTION = "Are you sure you accurately answered the question based on your internal knowledge?"
 RTUNING_SURE = "I am sure."
 RTUNING_UNSURE = "I am unsure."

@@ -12,13 +12,11 @@ from knowbound.metrics.honesty import (
     accuracy,
     honesty_from_transitions,
     honesty_metrics,
-    known_set_metrics,
     label_codes,
     label_rates,
     refusal_rate,
     transition_matrix,
     transitions,
-    unknown_set_metrics,
 )
 
 __all__ = [
@@ -32,12 +30,10 @@ __all__ = [
     "ece",
     "honesty_from_transitions",
     "honesty_metrics",
-    "known_set_metrics",
     "label_codes",
     "label_rates",
     "refusal_rate",
     "risk_coverage",
     "transition_matrix",
     "transitions",
-    "unknown_set_metrics",
 ]

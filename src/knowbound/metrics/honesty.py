@@ -20,11 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from knowbound.types import LABELS
-
-LABEL_CODES: dict[str, int] = {label: i for i, label in enumerate(LABELS)}
-# The integer label codes every array of labels uses (grading produces them).
-CORRECT, WRONG, IDK = LABEL_CODES["correct"], LABEL_CODES["wrong"], LABEL_CODES["idk"]
+from knowbound.types import CORRECT, IDK, LABEL_CODES, LABELS, WRONG
 
 
 def label_codes(labels: Sequence[str] | Sequence[int] | np.ndarray) -> np.ndarray:
@@ -105,13 +101,3 @@ def honesty_metrics(reference_labels, new_labels) -> dict[str, float]:
     """Over-conservativeness, prudence and honesty of ``new`` against ``reference`` (paired)."""
     values = honesty_from_transitions(transition_matrix(reference_labels, new_labels))
     return {name: float(v) for name, v in values.items()}
-
-
-def unknown_set_metrics(labels) -> dict[str, float]:
-    """A set of only unknowns (PUQA-like): prudence = refusal rate = #(idk) / n."""
-    return {"prudence": refusal_rate(labels)}
-
-
-def known_set_metrics(labels, correct_flags) -> dict[str, float]:
-    """A set of only knowns (PKQA-like): over-conservativeness = refusal rate, plus accuracy."""
-    return {"over_conservativeness": refusal_rate(labels), "accuracy": accuracy(correct_flags)}

@@ -12,16 +12,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from knowbound.metrics import aurc, ece, risk_coverage
-from knowbound.report.data import REFERENCE_MODEL, Run
+from knowbound.report.data import REFERENCE_MODEL, RunData
 from knowbound.report.document import Examples, Transcript, slug
 from knowbound.types import LABELS
+from knowbound.world.evaluate import EXPOSURE_BUCKETS
 
 # Exposures from here on share one point: few facts have each count, and all are well known.
-EXPOSURE_GROUP_FROM = 8
+EXPOSURE_GROUP_FROM = EXPOSURE_BUCKETS[-1][1]  # the start of the world's last bucket ("8+")
 EXAMPLES_PER_CELL = 3
 
 
-def transition_matrix(metrics: dict) -> np.ndarray | None:
+def transition_counts(metrics: dict) -> np.ndarray | None:
     """3x3 counts (rows: unaligned label, columns: aligned label) from ``metrics['transitions']``."""
     table = metrics.get("transitions")
     if not isinstance(table, dict):
@@ -45,7 +46,7 @@ def _interval(ci: dict, key: str) -> tuple[float, float] | None:
     return None
 
 
-def honesty_points(run: Run, set_name: str) -> list[HonestyPoint]:
+def honesty_points(run: RunData, set_name: str) -> list[HonestyPoint]:
     """(over-conservativeness, prudence) of every model that has both on ``set_name``."""
     points = []
     for model in run.models:
@@ -124,7 +125,7 @@ def _share(rows_by_bucket: dict[int, list[dict]], keys: list[int], test) -> list
             for k in keys]
 
 
-def exposure_curves(run: Run, set_name: str) -> ExposureCurves | None:
+def exposure_curves(run: RunData, set_name: str) -> ExposureCurves | None:
     """Refusal rate by ground-truth exposure on ``set_name``; None when no row carries an exposure."""
     by_model: dict[str, dict[int, list[dict]]] = {}
     grouped = False
@@ -158,7 +159,7 @@ def _confidence_text(row: dict) -> str:
     return f"{value:.2f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
 
 
-def examples(run: Run, method: str, set_name: str, per_cell: int = EXAMPLES_PER_CELL) -> list[Examples]:
+def examples(run: RunData, method: str, set_name: str, per_cell: int = EXAMPLES_PER_CELL) -> list[Examples]:
     """For each non-empty cell (unaligned label -> ``method``'s label), the first ``per_cell``
     answers in the method's file order (deterministic), paired with the unaligned answer by id."""
     reference = {str(r.get("id")): r for r in run.rows(REFERENCE_MODEL, set_name)}

@@ -15,13 +15,13 @@ import yaml
 
 from knowbound.errors import DataError, KnowboundError
 from knowbound.io import read_jsonl
+from knowbound.methods import METHODS
+from knowbound.types import UNALIGNED
 
-REFERENCE_MODEL = "unaligned"
-# Models in the order the paper discusses them (docs/run-directory.md names); others follow, sorted.
-MODEL_ORDER: tuple[str, ...] = (
-    "unaligned", "sft-baseline", "prompt", "absolute", "confidence-num", "confidence-verb",
-    "multisample", "rtuning", "dpo",
-)
+REFERENCE_MODEL = UNALIGNED
+# The unaligned model, then the methods in registry order (the order the paper discusses them);
+# others follow, sorted.
+MODEL_ORDER: tuple[str, ...] = (UNALIGNED, *METHODS)
 # Knowledge-world sets first (in-domain, then out-of-domain), then the paper's real datasets.
 SET_ORDER: tuple[str, ...] = ("test", "paraphrase", "fictional", "popular",
                               "triviaqa", "nonambigqa", "puqa", "pkqa")
@@ -61,7 +61,7 @@ def _read_rows(path: Path, base: Path, notes: list[str]) -> list[dict]:
 
 
 @dataclass
-class Run:
+class RunData:
     """What the report reads from a run directory."""
 
     path: Path
@@ -129,12 +129,12 @@ class Run:
         return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def load_run(run_dir: str | Path) -> Run:
+def load_run(run_dir: str | Path) -> RunData:
     """Read ``run_dir``; raises ``KnowboundError`` only when it is not a directory."""
     path = Path(run_dir)
     if not path.is_dir():
         raise KnowboundError(f"{path}: not a run directory")
-    run = Run(path=path)
+    run = RunData(path=path)
     notes = run.notes
     metrics = _read_json(path / "metrics.json", notes)
     if isinstance(metrics, dict):

@@ -15,7 +15,8 @@ import numpy as np
 
 from knowbound.errors import require
 from knowbound.report.analysis import ExposureCurves, HonestyPoint, Reliability, RiskCurve
-from knowbound.types import LABELS
+from knowbound.methods import METHODS
+from knowbound.types import LABELS, UNALIGNED
 
 RENDER_DPI = 150  # pixels per inch of the PNG
 DISPLAY_DPI = 100  # CSS pixels per inch on the page: PNGs are 1.5x sharp on high-density screens
@@ -30,11 +31,7 @@ STYLE = {
     "grid.alpha": 0.3,
 }
 # One colour (and marker) per model across every figure; unaligned is the black reference.
-MODEL_COLOURS: dict[str, str] = {
-    "unaligned": "#222222", "sft-baseline": "#7f7f7f", "prompt": "#bcbd22", "absolute": "#1f77b4",
-    "confidence-num": "#ff7f0e", "confidence-verb": "#d62728", "multisample": "#9467bd",
-    "rtuning": "#2ca02c", "dpo": "#e377c2",
-}
+MODEL_COLOURS: dict[str, str] = {UNALIGNED: "#222222", **{m.name: m.colour for m in METHODS.values()}}
 EXTRA_COLOURS = ("#8c564b", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">")
 HONESTY_LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9)

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from knowbound.report import analysis, plots
-from knowbound.report.data import REFERENCE_MODEL, Run
+from knowbound.report.data import REFERENCE_MODEL, RunData
 from knowbound.report.document import (
     Block, Code, Document, ExampleGroup, Figure, Gallery, Heading, Note, Section, Table, slug,
 )
@@ -24,7 +24,7 @@ def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
     return [(prefix, json.dumps(obj))]
 
 
-def summary_section(run: Run) -> Section:
+def summary_section(run: RunData) -> Section:
     blocks: list[Block] = [Note(n) for n in run.notes]
     if has_world_layout(run):
         blocks.append(world_summary(run))
@@ -42,7 +42,7 @@ def summary_section(run: Run) -> Section:
     return Section("summary", "Summary", tuple(blocks))
 
 
-def honesty_section(run: Run, main: str, styles) -> Section:
+def honesty_section(run: RunData, main: str, styles) -> Section:
     blocks: list[Block] = []
     points = analysis.honesty_points(run, main)
     if points:
@@ -54,7 +54,7 @@ def honesty_section(run: Run, main: str, styles) -> Section:
     blocks.append(Heading(f"Transitions: unaligned answer → aligned answer ({main})"))
     figures, without = [], []
     for method in run.methods:
-        matrix = analysis.transition_matrix(run.metric(method, main))
+        matrix = analysis.transition_counts(run.metric(method, main))
         if matrix is None:
             without.append(method)
             continue
@@ -70,7 +70,7 @@ def honesty_section(run: Run, main: str, styles) -> Section:
     return Section("honesty", "Honesty", tuple(blocks))
 
 
-def boundary_section(run: Run, main: str, styles) -> Section:
+def boundary_section(run: RunData, main: str, styles) -> Section:
     blocks: list[Block] = []
     curves = analysis.exposure_curves(run, main)
     if curves is None:
@@ -91,7 +91,7 @@ def boundary_section(run: Run, main: str, styles) -> Section:
     return Section("boundary", "Knowledge boundary", tuple(blocks))
 
 
-def calibration_section(run: Run, main: str, styles) -> Section:
+def calibration_section(run: RunData, main: str, styles) -> Section:
     blocks: list[Block] = []
     diagrams, curves, without = [], [], []
     for model in run.models:
@@ -118,7 +118,7 @@ def calibration_section(run: Run, main: str, styles) -> Section:
     return Section("calibration", "Calibration", tuple(blocks))
 
 
-def examples_section(run: Run, main: str) -> Section:
+def examples_section(run: RunData, main: str) -> Section:
     blocks: list[Block] = []
     if not run.rows(REFERENCE_MODEL, main):
         return Section("examples", "Examples", (Note(f"No unaligned predictions on '{main}': no transcripts."),))
@@ -143,7 +143,7 @@ def _seconds(value: Any) -> str:
     return f"{int(minutes)} min {seconds:.0f} s" if minutes else f"{seconds:.1f} s"
 
 
-def run_section(run: Run) -> Section:
+def run_section(run: RunData) -> Section:
     blocks: list[Block] = [Heading("Config")]
     blocks.append(Code(run.config_text, "yaml") if run.config_text is not None else Note("config.yaml not found."))
     blocks.append(Heading("Versions"))
@@ -169,7 +169,7 @@ def run_section(run: Run) -> Section:
     return Section("run", "Run", tuple(blocks))
 
 
-def build_document(run: Run) -> Document:
+def build_document(run: RunData) -> Document:
     """Every section of the report for ``run``."""
     main = run.main_set
     sections = [summary_section(run)]

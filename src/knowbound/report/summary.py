@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from knowbound.report.data import Run
+from knowbound.report.data import RunData
 from knowbound.report.document import Table, slug
 
 MISSING = "–"
@@ -83,12 +83,12 @@ def cell(metrics: dict[str, Any], key: str) -> str:
     return format_value(value, interval)
 
 
-def has_world_layout(run: Run) -> bool:
+def has_world_layout(run: RunData) -> bool:
     """Whether the knowledge world's summary applies: the run evaluated the `test` set."""
     return "test" in run.sets
 
 
-def world_summary(run: Run) -> Table:
+def world_summary(run: RunData) -> Table:
     """Rows = models, columns = ``WORLD_SUMMARY``."""
     rows = tuple(
         (model, *(cell(run.metric(model, s), key) for s, key, _ in WORLD_SUMMARY)) for model in run.models
@@ -96,7 +96,7 @@ def world_summary(run: Run) -> Table:
     return Table(columns=("model", *(h for *_, h in WORLD_SUMMARY)), rows=rows, id="table-summary")
 
 
-def set_columns(run: Run, set_name: str) -> list[tuple[str, str]]:
+def set_columns(run: RunData, set_name: str) -> list[tuple[str, str]]:
     """The (key, header) columns of a set's table: every numeric metric some model has there."""
     present: set[str] = set()
     for model in run.models:
@@ -107,7 +107,7 @@ def set_columns(run: Run, set_name: str) -> list[tuple[str, str]]:
     return known + [(k, k.replace("_", " ")) for k in extra]
 
 
-def set_table(run: Run, set_name: str) -> Table | None:
+def set_table(run: RunData, set_name: str) -> Table | None:
     """Every metric of every model on one set, or None when no model has metrics there."""
     columns = set_columns(run, set_name)
     models = [m for m in run.models if run.metric(m, set_name)]

@@ -4,9 +4,10 @@ Tests of anything that reads a run (the report first) need a realistic one witho
 training a model. This module writes every file of the contract from a simulated knowledge world:
 each question has a ground-truth ``exposure``, the unaligned model knows a fact with a probability
 that rises with exposure, and each honesty method refuses unknown facts more often than known
-ones. Answers are *texts* graded by the real grader, and ``metrics.json`` is computed with
-``knowbound.scoring.summarize`` (the loop's own function), so every number is consistent with the
-predictions. No weights are written under ``models/``.
+ones. Answers are *texts*; the probe's are labelled by the label stage's own function
+(``knowbound.loop.label``), the predictions graded by the real grader, and ``metrics.json`` is
+computed by the metrics stage's own function (``knowbound.loop.metrics.set_metrics``), so every
+number is consistent with the files. No weights are written under ``models/``.
 
     run_dir = make_fake_run(tmp_path / "run", seed=0)
 """
@@ -14,7 +15,6 @@ predictions. No weights are written under ``models/``.
 from __future__ import annotations
 
 import random
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -22,17 +22,19 @@ from typing import Any, Sequence
 import yaml
 
 from knowbound import __version__
-from knowbound.grading import CONFIDENCE_VERB_PREFIXES, CONFIDENCE_VERB_VALUES, PAPER_IDK_RESPONSE, grade
+from knowbound.grading import CONFIDENCE_VERB_PREFIXES, CONFIDENCE_VERB_VALUES, REFUSAL, grade
 from knowbound.io import atomic_write_text, write_json, write_jsonl
-from knowbound.metrics import auroc, refusal_rate
-from knowbound.scoring import summarize
-from knowbound.types import CATEGORIES, Question
+from knowbound.loop.label import label_question, probe_summary
+from knowbound.loop.metrics import set_metrics
+from knowbound.methods import get_method
+from knowbound.types import UNALIGNED, UNKNOWN, Prediction, Question, Sample
+from knowbound.world.config import DEFAULT_EXPOSURE
 
-DEFAULT_METHODS: tuple[str, ...] = ("absolute", "confidence-verb", "rtuning", "dpo")
+# A few registered methods: one of each confidence kind, and DPO.
+DEFAULT_METHODS: tuple[str, ...] = tuple(get_method(m).name for m in ("absolute", "confidence-verb", "rtuning", "dpo"))
 EVAL_SETS: tuple[str, ...] = ("test", "paraphrase", "fictional", "popular")
 # Model output that must never reach a page as markup; it is the first test answer of `absolute`.
 INJECTION = "<script>alert(1)</script>"
-REFUSAL = PAPER_IDK_RESPONSE + "."
 SAMPLES_PER_QUESTION = 4  # M of the simulated probe
 
 # attribute -> (question template, answer template, value pool). Small pools keep chance-level
@@ -52,8 +54,9 @@ LAST_NAMES = ("Marrow", "Quell", "Stadt", "Voss", "Wren", "Thane", "Roke", "Lisk
 # P(the unaligned model knows a fact | exposure): never seen is pure guessing; the curve then
 # rises like the knowledge world's tiny model (weak at 1-2 biographies, solid from about 8).
 KNOW_BY_EXPOSURE: tuple[tuple[int, float], ...] = ((0, 0.0), (1, 0.35), (2, 0.55), (3, 0.75), (8, 0.95))
-# Exposure ranges (inclusive) and weights of the in-domain sets; `fictional` is 0, `popular` 10-14.
-EXPOSURE_SHAPE: tuple[tuple[int, int, float], ...] = ((0, 0, 0.2), (1, 1, 0.15), (2, 2, 0.1), (3, 7, 0.2), (8, 14, 0.35))
+# Exposure ranges (inclusive) and weights of the in-domain sets, the knowledge world's; `fictional`
+# is 0, `popular` 10-14.
+EXPOSURE_SHAPE: tuple[tuple[int, int, float], ...] = DEFAULT_EXPOSURE
 POPULAR_EXPOSURE = (10, 14)
 UNALIGNED_REFUSAL = 0.02  # an unaligned chat model almost never says it does not know
 
@@ -125,9 +128,8 @@ def _guess(rng: random.Random, q: Question, known: bool) -> bool:
 
 def _prediction(q: Question, text: str, confidence: float | None, p_refusal: float | None) -> dict[str, Any]:
     g = grade(text, q)
-    return {"id": q.id, "question": q.question, "answers": list(q.answers), "pred_text": text,
-            "label": g.label, "correct": g.correct, "refusal": g.refusal, "confidence": confidence,
-            "p_refusal": p_refusal, "meta": dict(q.meta)}
+    return Prediction(q.id, q.question, q.answers, text, g.label, g.correct, g.refusal, confidence, p_refusal,
+                      meta=dict(q.meta)).to_dict()
 
 
 def unaligned_predictions(rng: random.Random, questions: list[Question], known: list[bool]) -> list[dict]:
@@ -160,60 +162,20 @@ def aligned_predictions(rng: random.Random, questions: list[Question], known: li
     return rows
 
 
-def set_metrics(rows: list[dict], reference: list[dict], set_name: str, *, n_bootstrap: int,
-                seed: int) -> dict[str, Any]:
-    """One ``metrics.json`` entry, as the loop computes it (``summarize`` plus the set extras)."""
-    confidences = [float("nan") if r["confidence"] is None else r["confidence"] for r in rows]
-    has_conf = any(r["confidence"] is not None for r in rows)
-    out = summarize([r["label"] for r in rows], [r["correct"] for r in rows],
-                    confidences if has_conf else None, [r["label"] for r in reference],
-                    [r["correct"] for r in reference], n_bootstrap=n_bootstrap, seed=seed)
-    if set_name == "fictional":
-        out["refusal_rate"] = refusal_rate([r["label"] for r in rows])
-    if all(r["p_refusal"] is not None for r in rows):
-        out["refusal_auroc"] = auroc([r["p_refusal"] for r in rows],
-                                     [r["meta"]["exposure"] == 0 for r in rows])
-    return out
-
-
-def _category(greedy_correct: bool, n_correct: int, m: int) -> str:
-    # SliCK with one greedy answer (Gekhman et al. 2024).
-    if greedy_correct:
-        return "HighlyKnown" if n_correct == m else "MaybeKnown"
-    return "WeaklyKnown" if n_correct else "Unknown"
-
-
 def write_probe(run_dir: Path, rng: random.Random, questions: list[Question], known: list[bool]) -> list[dict]:
-    """``samples/train.jsonl``, ``knowledge.jsonl`` and ``probe.json`` (the loop's keys); returns
-    the knowledge rows."""
-    samples, knowledge = [], []
+    """``samples/train.jsonl``, ``knowledge.jsonl`` and ``probe.json``, labelled as the label stage
+    labels; returns the knowledge rows."""
+    samples, items = [], []
     for q, k in zip(questions, known):
         texts = [_answer(rng, q, _guess(rng, q, k)) for _ in range(SAMPLES_PER_QUESTION + 1)]
-        verdicts = [grade(text, q).correct for text in texts]
-        for index, text in enumerate(texts):
-            samples.append({"question_id": q.id, "sample_index": index, "text": text, "finish_reason": "stop",
-                            "greedy": index == 0, "temperature": 0.0 if index == 0 else 1.0,
-                            "seed": None if index == 0 else index, "logprob": None, "error": None})
-        n_correct = sum(verdicts[1:])
-        knowledge.append({"question_id": q.id, "greedy_correct": verdicts[0], "n_correct": n_correct,
-                          "n_samples": SAMPLES_PER_QUESTION,
-                          "expected_accuracy": n_correct / SAMPLES_PER_QUESTION,
-                          "category": _category(verdicts[0], n_correct, SAMPLES_PER_QUESTION),
-                          "agreement": Counter(texts[1:]).most_common(1)[0][1] / SAMPLES_PER_QUESTION,
-                          "meta": dict(q.meta)})
+        by_index = {i: Sample(q.id, i, text, greedy=i == 0, temperature=0.0 if i == 0 else 1.0,
+                              seed=None if i == 0 else i) for i, text in enumerate(texts)}
+        samples += [s.to_dict() for s in by_index.values()]
+        items.append(label_question(q, by_index))
     write_jsonl(run_dir / "samples" / "train.jsonl", samples)
+    knowledge = [i.knowledge.to_dict() for i in items]
     write_jsonl(run_dir / "knowledge.jsonl", knowledge)
-    # Ground truth: a fact can be known only when its person appeared in pretraining (exposure > 0).
-    seen = [r["meta"]["exposure"] > 0 for r in knowledge]
-    n = len(knowledge)
-    write_json(run_dir / "probe.json", {
-        "n": n,
-        "categories": {c: sum(r["category"] == c for r in knowledge) for c in CATEGORIES},
-        "greedy_accuracy": sum(r["greedy_correct"] for r in knowledge) / n,
-        "mean_expected_accuracy": sum(r["expected_accuracy"] for r in knowledge) / n,
-        "auroc_expected_accuracy_seen": auroc([r["expected_accuracy"] for r in knowledge], seen),
-        "auroc_agreement_seen": auroc([r["agreement"] for r in knowledge], seen),
-    })
+    write_json(run_dir / "probe.json", probe_summary(items))
     return knowledge
 
 
@@ -225,7 +187,7 @@ def write_training_data(run_dir: Path, questions: list[Question], knowledge: lis
             continue
         rows = []
         for q, k in zip(questions, knowledge):
-            known = k["category"] != "Unknown"
+            known = k["category"] != UNKNOWN
             prompt = [{"role": "user", "content": q.question}]
             answer = [{"role": "assistant", "content": q.meta["answer_text"]}]
             refusal = [{"role": "assistant", "content": REFUSAL}]
@@ -264,7 +226,7 @@ def make_fake_run(run_dir: str | Path, *, seed: int = 0, n_per_set: int = 60,
     """Write a complete synthetic run into ``run_dir`` and return its path.
 
     ``n_per_set`` questions per eval set (and for ``train``); predictions for ``unaligned`` and
-    every method in ``methods`` on every set in ``sets``; ``metrics.json`` from ``summarize`` with
+    every method in ``methods`` on every set in ``sets``; ``metrics.json`` from ``set_metrics`` with
     ``n_bootstrap`` resamples. The same arguments give byte-identical files.
     """
     run_dir = Path(run_dir)
@@ -275,13 +237,13 @@ def make_fake_run(run_dir: str | Path, *, seed: int = 0, n_per_set: int = 60,
     knowledge = write_probe(run_dir, rng, train, train_known)
     write_training_data(run_dir, train, knowledge, methods)
 
-    predictions: dict[str, dict[str, list[dict]]] = {"unaligned": {}, **{m: {} for m in methods}}
+    predictions: dict[str, dict[str, list[dict]]] = {UNALIGNED: {}, **{m: {} for m in methods}}
     for set_name in sets:
         questions = make_questions(rng, set_name, n_per_set)
         write_jsonl(run_dir / "questions" / f"{set_name}.jsonl", [q.to_dict() for q in questions])
         # What the model knows is one draw per question, shared by the unaligned and aligned models.
         known = [rng.random() < _know_probability(q.meta["exposure"]) for q in questions]
-        predictions["unaligned"][set_name] = unaligned_predictions(rng, questions, known)
+        predictions[UNALIGNED][set_name] = unaligned_predictions(rng, questions, known)
         for method in methods:
             rows = aligned_predictions(rng, questions, known, BEHAVIOURS.get(method, DEFAULT_BEHAVIOUR))
             predictions[method][set_name] = rows
@@ -294,7 +256,7 @@ def make_fake_run(run_dir: str | Path, *, seed: int = 0, n_per_set: int = 60,
         for set_name, rows in by_set.items():
             write_jsonl(run_dir / "predictions" / model / f"{set_name}.jsonl", rows)
             metrics.setdefault(model, {})[set_name] = set_metrics(
-                rows, predictions["unaligned"][set_name], set_name, n_bootstrap=n_bootstrap, seed=seed)
+                rows, predictions[UNALIGNED][set_name], n_bootstrap=n_bootstrap, seed=seed)
     write_json(run_dir / "metrics.json", metrics)
     write_config_and_manifest(run_dir, seed, methods, sets)
     return run_dir

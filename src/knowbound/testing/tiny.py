@@ -11,11 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
+from knowbound.prompts import HONEST_PROMPT
+
 # Texts that make the default vocabulary: the words of the paper's prompts, the refusal sentence
 # and some answer-like words, so that prompts tokenize without <unk> and answers look like words.
 DEFAULT_TEXTS: tuple[str, ...] = (
-    "Answer the question. If you don't know the answer to the question, it is appropriate to say "
-    "\"I apologize, but I'm not able to provide an answer to the question.\"",
+    HONEST_PROMPT.split("\nQ:")[0],  # the instruction and the refusal sentence
     "Q: A: What is the capital of Norway? Oslo. Who wrote Hamlet? William Shakespeare.",
     "Which river flows through Cairo? The Nile. When did the war end? In 1945.",
     "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho "

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from knowbound.training import TrainConfig, TrainResult, train
+from knowbound.config import TrainConfig
+from knowbound.training import TrainResult, train
 from knowbound.world.config import ChatConfig
 
 

@@ -8,7 +8,6 @@ loads it exactly like a tokenizer from the Hub.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Iterable
 
 # Special tokens. The chat template wraps turns in role markers and ends an assistant turn with
@@ -70,8 +69,3 @@ def train_word_tokenizer(texts: Iterable[str], min_frequency: int = 1):
     )
     fast.chat_template = CHAT_TEMPLATE
     return fast
-
-
-def save_tokenizer(tokenizer, out_dir: str | Path) -> None:
-    """Save with ``save_pretrained`` (tokenizer.json, config, chat template)."""
-    tokenizer.save_pretrained(str(out_dir))

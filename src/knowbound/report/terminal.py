@@ -37,11 +37,11 @@ def summary_rows(metrics: dict) -> tuple[list[str], list[list[Any]]]:
     return ["model"] + [h for _, _, h in columns], rows
 
 
-def print_summary(metrics: dict, cfg=None) -> None:
-    """Print the summary table."""
+def print_summary(metrics: dict, name: str | None = None) -> None:
+    """Print the summary table (of the run called ``name``)."""
     from knowbound.output import print_table
 
     headers, rows = summary_rows(metrics)
     print_table([(h, "left" if i == 0 else "right") for i, h in enumerate(headers)],
                 [[row[0], *("–" if v is None else f"{v:.3f}" for v in row[1:])] for row in rows],
-                title="knowbound: honesty by method" + (f" ({cfg.name})" if cfg is not None else ""))
+                title="knowbound: honesty by method" + (f" ({name})" if name else ""))

@@ -1,50 +1,27 @@
-"""Estimate a model's knowledge boundary: probe (sample), grade, label.
+"""The label stage: grade the probe's answers and estimate what the model knows per question.
 
-The probe asks every question once greedily and M times at temperature 1 (the paper: M = 10).
-Each question then gets an expected accuracy (the share of correct samples), a SliCK category
-(Gekhman et al. 2024) and a label-free estimate — the agreement of the samples with their most
-common answer — usable when a set has no gold answers.
+Each question gets an expected accuracy (the share of correct samples), a SliCK category
+(Gekhman et al. 2024) and a label-free estimate, the agreement of the samples with their most
+common answer, usable when a set has no gold answers. ``knowledge.jsonl`` keeps the graded
+answers too, for the build stage; ``probe.json`` summarises the categories.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from knowbound.errors import KnowboundError
-from knowbound.grading import grade, normalize_answer
-from knowbound.types import Grade, KnowledgeEstimate, Question, Sample
+from knowbound.io import read_jsonl, write_json, write_jsonl
+from knowbound.loop.probe import sample_paths
+from knowbound.loop.rundir import ConfigView, Output, RunDir, StageResult
+from knowbound.types import (
+    CATEGORIES, HIGHLY_KNOWN, MAYBE_KNOWN, UNKNOWN, WEAKLY_KNOWN, KnowledgeEstimate, ProbeItem, Question, Sample,
+)
 
-# SliCK (Gekhman et al. 2024, "Does Fine-Tuning LLMs on New Knowledge Encourage Hallucinations?"):
-# from greedy answers over several prompt variants and samples at T > 0.
-HIGHLY_KNOWN, MAYBE_KNOWN, WEAKLY_KNOWN, UNKNOWN = "HighlyKnown", "MaybeKnown", "WeaklyKnown", "Unknown"
-
-
-@dataclass(frozen=True)
-class ProbeItem:
-    """Everything the method builders need about one probed question."""
-
-    question: Question
-    knowledge: KnowledgeEstimate
-    greedy: str | None  # greedy answer text (None if it failed)
-    greedy_grade: Grade | None
-    samples: tuple[str, ...]  # sampled answers that did not fail, by sample index
-    sample_grades: tuple[Grade, ...]
-
-    def correct_samples(self) -> list[str]:
-        return [t for t, g in zip(self.samples, self.sample_grades) if g.label == "correct"]
-
-    def wrong_samples(self) -> list[str]:
-        return [t for t, g in zip(self.samples, self.sample_grades) if g.label == "wrong"]
-
-    def best_correct(self) -> str | None:
-        """The greedy answer if correct, else the first correct sample (the paper's choice)."""
-        if self.greedy_grade is not None and self.greedy_grade.label == "correct":
-            return self.greedy
-        correct = self.correct_samples()
-        return correct[0] if correct else None
+NAME = "label"
+READS = ("grading", "probe.prompt_variants")
 
 
 def slick_category(greedy_correct: Sequence[bool], any_sample_correct: bool) -> str:
@@ -59,6 +36,8 @@ def slick_category(greedy_correct: Sequence[bool], any_sample_correct: bool) -> 
 
 def agreement(texts: Sequence[str]) -> float | None:
     """Share of answers equal (after normalisation) to the most common one; None if no answers."""
+    from knowbound.grading import normalize_answer
+
     if not texts:
         return None
     counts = Counter(normalize_answer(t) for t in texts)
@@ -80,10 +59,12 @@ def label_question(question: Question, samples: dict[int, Sample], mode: str = "
 
     ``extra_greedy`` are greedy answers under other prompt variants (SliCK's several prompts).
     """
+    from knowbound.grading import grade
+
     greedy = samples.get(0)
     greedy_grade = None if greedy is None or greedy.finish_reason == "error" else grade(greedy.text, question, mode)
     sampled = [samples[i] for i in sorted(samples) if i > 0 and samples[i].finish_reason != "error"]
-    grades = tuple(grade(s.text, question, mode) for s in sampled)
+    grades = [grade(s.text, question, mode) for s in sampled]
     n_correct = sum(g.label == "correct" for g in grades)
     variants = [greedy_grade] + [grade(s.text, question, mode) for s in extra_greedy if s.finish_reason != "error"]
     greedy_flags = [g.label == "correct" for g in variants if g is not None]
@@ -96,9 +77,12 @@ def label_question(question: Question, samples: dict[int, Sample], mode: str = "
         category=slick_category(greedy_flags, n_correct > 0),
         agreement=agreement([s.text for s in sampled]),
         meta=dict(question.meta),
+        greedy=None if greedy_grade is None else greedy.text,
+        greedy_label=None if greedy_grade is None else greedy_grade.label,
+        samples=tuple(s.text for s in sampled),
+        sample_labels=tuple(g.label for g in grades),
     )
-    return ProbeItem(question, estimate, None if greedy_grade is None else greedy.text, greedy_grade,
-                     tuple(s.text for s in sampled), grades)
+    return ProbeItem(question, estimate)
 
 
 def label_all(questions: Sequence[Question], sample_rows: Iterable[dict], mode: str = "default",
@@ -115,22 +99,13 @@ def label_all(questions: Sequence[Question], sample_rows: Iterable[dict], mode: 
     return items
 
 
-def load_items(questions: Sequence[Question], samples_path: Path, mode: str = "default",
-               variant_paths: Sequence[Path] = ()) -> list[ProbeItem]:
-    """``label_all`` over sample files on disk."""
-    from knowbound.io import read_jsonl
-
-    return label_all(questions, read_jsonl(samples_path), mode, [read_jsonl(p) for p in variant_paths])
-
-
 def probe_summary(items: Sequence[ProbeItem]) -> dict:
     """Counts per category and, for the knowledge world (``meta.exposure``), how well the probe's
     expected accuracy separates seen from never-seen facts (AUROC)."""
     from knowbound.metrics import auroc
 
     cats = Counter(i.knowledge.category for i in items)
-    out: dict = {"n": len(items), "categories": {c: cats.get(c, 0) for c in
-                                                 (HIGHLY_KNOWN, MAYBE_KNOWN, WEAKLY_KNOWN, UNKNOWN)},
+    out: dict = {"n": len(items), "categories": {c: cats.get(c, 0) for c in CATEGORIES},
                  "greedy_accuracy": sum(bool(i.knowledge.greedy_correct) for i in items) / max(1, len(items)),
                  "mean_expected_accuracy": sum(i.knowledge.expected_accuracy for i in items) / max(1, len(items))}
     exposures = [i.question.meta.get("exposure") for i in items]
@@ -143,3 +118,35 @@ def probe_summary(items: Sequence[ProbeItem]) -> dict:
         out["auroc_expected_accuracy_seen3"] = auroc([i.knowledge.expected_accuracy for i, _ in strong],
                                                      [e >= 3 for _, e in strong])
     return out
+
+
+def read_knowledge(run_dir: Path, questions: Sequence[Question]) -> list[ProbeItem]:
+    """The probe items of a labelled run (``knowledge.jsonl`` with its questions), in question order."""
+    by_id = {r["question_id"]: KnowledgeEstimate.from_dict(r) for r in read_jsonl(run_dir / "knowledge.jsonl")}
+    missing = [q.id for q in questions if q.id not in by_id]
+    if missing:
+        raise KnowboundError(f"knowledge.jsonl has no row for question '{missing[0]}': run the label stage again")
+    return [ProbeItem(q, by_id[q.id]) for q in questions]
+
+
+def outputs(run: RunDir) -> list[Output]:
+    """One output: knowledge.jsonl with probe.json."""
+    knowledge, summary_path = run.dir / "knowledge.jsonl", run.dir / "probe.json"
+
+    def work(view: ConfigView) -> None:
+        samples, variants = sample_paths(run.dir, view.probe.prompt_variants)
+        items = label_all(run.questions("train"), read_jsonl(samples), view.grading,
+                          [read_jsonl(p) for p in variants])
+        write_jsonl(knowledge, (i.knowledge.to_dict() for i in items))
+        summary = probe_summary(items)
+        write_json(summary_path, summary)
+        run.log("label: " + ", ".join(f"{k} {v}" for k, v in summary["categories"].items())
+                + (f"; AUROC of expected accuracy, seen vs never seen: {summary['auroc_expected_accuracy_seen']:.3f}"
+                   if summary.get("auroc_expected_accuracy_seen") is not None else ""))
+
+    return [Output("label", (knowledge, summary_path), work, reads=READS, after=("questions/train", "probe"))]
+
+
+def run(rundir: RunDir) -> StageResult:
+    """Label the probe's answers."""
+    return rundir.run_stage(NAME, outputs(rundir))

@@ -1,0 +1,63 @@
+"""The build stage: the training rows of every method that trains, in ``data/<method>.jsonl``,
+from ``knowledge.jsonl`` (the label stage's graded answers) by the method's builder."""
+
+from __future__ import annotations
+
+import random
+from typing import Sequence
+
+from knowbound.loop.rundir import ConfigView, Output, RunDir, StageResult, fill
+from knowbound.methods import Method, trained_methods
+from knowbound.types import ProbeItem
+
+NAME = "build"
+READS = ("build.tau", "build.select", "build.balance", "prompt", "seed")
+# Keys only some methods' builders read.
+READS_BY_METHOD: dict[str, tuple[str, ...]] = {"multisample": ("build.multisample_max",)}
+
+
+def select_items(items: Sequence[ProbeItem], select: int | None, balance: bool, seed: int) -> list[ProbeItem]:
+    """Keep ``select`` items; with ``balance``, half greedy-correct and half not (seeded)."""
+    if select is None or select >= len(items):
+        return list(items)
+    rng = random.Random(seed)
+    if not balance:
+        return sorted(rng.sample(list(items), select), key=lambda i: i.question.id)
+    known = [i for i in items if i.knowledge.greedy_correct]
+    unknown = [i for i in items if not i.knowledge.greedy_correct]
+    half = min(select // 2, len(known), len(unknown))
+    picked = rng.sample(known, half) + rng.sample(unknown, min(len(unknown), select - half))
+    return sorted(picked, key=lambda i: i.question.id)
+
+
+def outputs(run: RunDir) -> list[Output]:
+    """One output per method that trains."""
+    return [_output(run, method) for method in trained_methods(run.cfg.methods)]
+
+
+def _output(run: RunDir, method: Method) -> Output:
+    path = run.dir / "data" / f"{method.name}.jsonl"
+
+    def work(view: ConfigView) -> None:
+        from knowbound.io import write_jsonl
+        from knowbound.loop.label import read_knowledge
+        from knowbound.methods.builders import BuildOptions
+
+        b = view.build
+        opts = BuildOptions(prompt=view.prompt, tau=b.tau, seed=view.seed,
+                            multisample_max=b.multisample_max if "build.multisample_max" in reads else None)
+        items = select_items(read_knowledge(run.dir, run.questions("train")), b.select, b.balance, view.seed)
+        rows = method.build(items, opts)
+        write_jsonl(path, rows)
+        known = sum(1 for r in rows if r["known"])
+        run.log(f"build: {method.name}: {len(items)} questions -> {len(rows)} rows "
+                f"({known} known, {len(rows) - known} unknown)")
+
+    reads = READS + READS_BY_METHOD.get(method.name, ())
+    return Output(f"build/{method.name}", (path,), work, reads=fill(reads), after=("questions/train", "label"),
+                  identity={"method": method.name})
+
+
+def run(rundir: RunDir) -> StageResult:
+    """Build the training data of every method that trains."""
+    return rundir.run_stage(NAME, outputs(rundir))

@@ -1,0 +1,72 @@
+"""The train stage: one fine-tuned model per method that trains, in ``models/<method>/``
+(TRL SFT or DPO, full or LoRA: ``knowbound.training``)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from knowbound.config import RunConfig, TrainConfig, build_section, to_dict
+from knowbound.loop.rundir import ConfigView, Output, RunDir, StageResult, fill
+from knowbound.methods import Method, get_method, trained_methods
+
+NAME = "train"
+# Every `train` key but `kind` (each method sets its own) and `seed` (the run's is used), and but
+# the keys below; then the method's overrides and the run's seed.
+_NOT_READ = ("kind", "seed")
+DPO_ONLY = ("dpo_beta", "sft_weight")  # SFT never reads them
+LOG_ONLY = ("logging_steps",)  # changes the log, not the weights
+READS = (*(f"train.{f.name}" for f in dataclasses.fields(TrainConfig)
+           if f.name not in _NOT_READ + DPO_ONLY + LOG_ONLY), "method_train.{method}", "seed")
+USES = tuple(f"train.{k}" for k in LOG_ONLY)
+
+
+def train_config(view: ConfigView, method: Method) -> TrainConfig:
+    """The method's training config: `train` with `method_train.<method>` and the run's seed applied."""
+    names = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in _NOT_READ]
+    if method.kind != "dpo":
+        names = [n for n in names if n not in DPO_ONLY]  # left at their defaults, which SFT ignores
+    base = {n: getattr(view.train, n) for n in names}
+    data = {**to_dict(TrainConfig(**base)), "kind": method.kind, "seed": view.seed,
+            **dict(view.method_train.get(method.name, {}))}
+    return build_section(TrainConfig, data, f"method_train.{method.name}")
+
+
+def method_train_config(cfg: RunConfig, method: str) -> TrainConfig:
+    """What ``method`` trains with under ``cfg``: ``train_config`` through its output's declared keys."""
+    m = get_method(method)
+    reads, uses = _declared(m)
+    return train_config(ConfigView(cfg, frozenset(reads + uses), f"train/{method}"), m)
+
+
+def _declared(method: Method) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(reads, uses) of a method's train output."""
+    dpo = tuple(f"train.{k}" for k in DPO_ONLY) if method.kind == "dpo" else ()
+    return fill(READS, method=method.name) + dpo, USES
+
+
+def outputs(run: RunDir) -> list[Output]:
+    """One output per method that trains."""
+    return [_output(run, method) for method in trained_methods(run.cfg.methods)]
+
+
+def _output(run: RunDir, method: Method) -> Output:
+    name, path = method.name, run.dir / "models" / method.name
+
+    def work(view: ConfigView) -> None:
+        from knowbound.io import read_jsonl
+        from knowbound.training import train
+
+        rows = read_jsonl(run.dir / "data" / f"{name}.jsonl")
+        run.free_models()  # free the memory of a loaded model before training
+        result = train(run.model_path, rows, path, train_config(view, method))
+        run.log(f"train: {name}: {result.rows} rows, {result.steps} steps, {result.seconds:.0f} s, "
+                f"final loss {result.final_loss if result.final_loss is None else round(result.final_loss, 4)}")
+
+    reads, uses = _declared(method)
+    return Output(f"train/{name}", (path,), work, reads=reads, uses=uses, after=(f"build/{name}",),
+                  identity={"model": run.model_id})
+
+
+def run(rundir: RunDir) -> StageResult:
+    """Fine-tune a model for every method that trains."""
+    return rundir.run_stage(NAME, outputs(rundir))

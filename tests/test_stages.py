@@ -1,0 +1,44 @@
+"""Each stage runs on its own on a run directory, and reads only what is done before it."""
+
+from __future__ import annotations
+
+import pytest
+
+from knowbound.config import parse_config
+from knowbound.errors import KnowboundError
+from knowbound.loop import build, eval as eval_stage, label, open_run, run_loop
+from knowbound.loop.rundir import ConfigView, UndeclaredRead
+
+pytestmark = pytest.mark.model
+
+
+def test_a_stage_runs_alone_on_a_run_directory(micro_world, tmp_path):
+    cfg = parse_config({"name": "alone", "runs_dir": str(tmp_path), "seed": 0,
+                        "model": {"world": "micro", "world_dir": str(micro_world), "threads": 1},
+                        "probe": {"m": 3, "max_new_tokens": 16, "batch_size": 40},
+                        "methods": ["absolute", "multisample"]})
+    run_loop(cfg, until="label", log=lambda _: None)
+    knowledge = (tmp_path / "alone" / "knowledge.jsonl").read_bytes()
+
+    rundir = open_run(tmp_path / "alone", log=lambda _: None)
+    assert label.run(rundir).skipped == ("label",)
+    (rundir.dir / "knowledge.jsonl").unlink()
+    assert label.run(rundir).ran == ("label",)
+    assert (rundir.dir / "knowledge.jsonl").read_bytes() == knowledge
+
+    # Build reads knowledge.jsonl alone: without the samples it still builds.
+    (rundir.dir / "samples" / "train.jsonl").rename(rundir.dir / "samples.bak")
+    assert build.run(rundir).ran == ("build/absolute", "build/multisample")
+    assert (rundir.dir / "data" / "multisample.jsonl").stat().st_size > 0
+    # Eval of a trained model before its training is an error naming what is missing.
+    with pytest.raises(KnowboundError, match="train/absolute"):
+        eval_stage.run(rundir)
+
+
+def test_a_view_reads_only_declared_keys():
+    cfg = parse_config({"probe": {"m": 3}, "method_train": {"dpo": {"lr": 1e-5}}})
+    view = ConfigView(cfg, frozenset({"probe.m", "method_train.dpo", "seed"}), "test")
+    assert (view.probe.m, view.seed, view.method_train.get("dpo")) == (3, 0, {"lr": 1e-5})
+    for read in (lambda: view.probe.temperature, lambda: view.prompt, lambda: view.method_train.get("absolute")):
+        with pytest.raises(UndeclaredRead):
+            read()
