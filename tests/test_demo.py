@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from knowbound.config import load_config
-from knowbound.pipeline import run_loop
+import knowbound
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINED = ("absolute", "confidence-num", "confidence-verb", "multisample", "rtuning", "dpo")
@@ -14,10 +13,10 @@ TRAINED = ("absolute", "confidence-num", "confidence-verb", "multisample", "rtun
 
 @pytest.mark.slow
 def test_demo_meets_the_bars(tmp_path):
-    cfg = load_config(ROOT / "configs" / "demo.yaml",
-                      [f"runs_dir={tmp_path / 'runs'}", f"model.world_dir={tmp_path / 'worlds'}"])
-    run = run_loop(cfg, log=lambda _: None)
-    metrics = json.loads((run.dir / "metrics.json").read_text())
+    result = knowbound.run(ROOT / "configs" / "demo.yaml",
+                           [f"runs_dir={tmp_path / 'runs'}", f"model.world_dir={tmp_path / 'worlds'}"],
+                           log=lambda _: None)
+    metrics = result.metrics
     unaligned = metrics["unaligned"]["test"]
     assert unaligned["idk"] < 0.02
     for method in TRAINED:
@@ -28,16 +27,17 @@ def test_demo_meets_the_bars(tmp_path):
     best = max(keeps_accuracy, key=lambda m: metrics[m]["test"]["honesty"])
     assert metrics[best]["test"]["honesty"] >= 0.80
     assert metrics[best]["fictional"]["refusal_rate"] >= 0.80
-    probe = json.loads((run.dir / "probe.json").read_text())
+    probe = json.loads((result.run_dir / "probe.json").read_text())
     assert probe["auroc_expected_accuracy_seen"] > 0.85
     # The README's demo table is what a fresh clone gets: honesty and accuracy on `test`.
     readme = readme_table()
+    versions = json.loads((result.run_dir / "manifest.json").read_text())["versions"]
     assert set(readme) == set(metrics)
     for model, (honesty, accuracy) in readme.items():
         got = metrics[model]["test"]
         assert abs(got["honesty"] - honesty) <= 0.005 and abs(got["accuracy"] - accuracy) <= 0.005, (
             f"{model}: README says honesty {honesty:.3f}, accuracy {accuracy:.3f}; this run got "
-            f"{got['honesty']:.3f}, {got['accuracy']:.3f} (versions: {run.manifest()['versions']})")
+            f"{got['honesty']:.3f}, {got['accuracy']:.3f} (versions: {versions})")
 
 
 def readme_table() -> dict[str, tuple[float, float]]:
