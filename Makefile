@@ -35,7 +35,7 @@ test-all: $(STAMP)
 
 # The main job: build the tiny knowledge world (cached) and run the whole loop on it.
 demo: $(STAMP)
-	$(VENV)/bin/knowbound world build --preset tiny
+	$(VENV)/bin/knowbound world build --preset v2
 	$(VENV)/bin/knowbound run configs/demo.yaml
 
 # Re-resolve the newest versions that pyproject.toml allows, in a scratch venv, into the lock.

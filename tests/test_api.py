@@ -72,7 +72,8 @@ def test_run_the_micro_config_from_python(micro_world, tmp_path):
     result = knowbound.run(str(ROOT / "configs" / "micro.yaml"), overrides, log=lambda _: None)
     assert isinstance(result, knowbound.RunResult)
     assert [s for s, r in result.stages.items() if r.status == "skipped"] == ["questions", "probe", "label"]
-    assert set(result.metrics) == {"unaligned", "prompt", "absolute", "rtuning"}
+    assert set(result.metrics) == {"unaligned", "prompt", "absolute", "rtuning", "always-abstain", "oracle",
+                                   "exposure-rule", "max-probability", "self-consistency"}
     fictional = {m: result.metrics[m]["fictional"]["refusal_rate"] for m in ("unaligned", "absolute")}
     assert fictional["absolute"] > fictional["unaligned"]
     assert result.report == result.run_dir / "report.html"

@@ -228,3 +228,40 @@ def test_peft_adapter_is_loaded_and_merged(tiny_model_dir, tmp_path):
     enc = plain.tokenizer(plain.format_prompt(PROMPTS[0]), return_tensors="pt", add_special_tokens=False)
     ref = lora.generate(**enc, do_sample=False, max_new_tokens=8)
     assert got[0] == plain.tokenizer.decode(ref[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def test_answer_states_match_scoring_and_a_direct_forward_pass(hf_backend):
+    answers = ["Oslo", "William Shakespeare", "", "It ended in 1945."]
+    states = hf_backend.answer_states(PROMPTS, answers)
+    scored = hf_backend.logprobs_of(PROMPTS, [[a] for a in answers])
+    hidden = hf_backend.model.config.hidden_size
+    for st, value, answer in zip(states, scored, answers):
+        assert sum(st["token_logprobs"]) == pytest.approx(value[0], abs=1e-4)
+        assert st["hidden"].shape == (4, hidden)
+    assert states[2]["token_logprobs"] == []  # an empty answer: its states are the prompt's
+    # The last-layer state at the last prompt token equals an unpadded forward pass's.
+    tok, model = hf_backend.tokenizer, hf_backend.model
+    ids = tok(hf_backend.format_prompt(PROMPTS[0]) + "Oslo", add_special_tokens=False)["input_ids"]
+    ctx = tok(hf_backend.format_prompt(PROMPTS[0]), add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        last = model(torch.tensor([ids]), output_hidden_states=True).hidden_states[-1][0]
+    assert torch.allclose(states[0]["hidden"][1], last[len(ctx) - 1], atol=1e-4)
+    assert torch.allclose(states[0]["hidden"][3], last[-1], atol=1e-4)
+
+
+def test_pik_head_learns_from_answer_states_and_withholds_below_its_threshold(hf_backend):
+    import numpy as np
+
+    from knowbound.pik import PikHead, feature_matrix, fit_head
+
+    # A synthetic target the log-prob features carry: "right" answers are the likelier ones.
+    prompts = [f"{PROMPTS[i % 4]} ({i})" for i in range(40)]
+    answers = ["Oslo" if i % 2 else "the blue island of the north and the war" for i in range(40)]
+    x = feature_matrix(hf_backend.answer_states(prompts, answers))
+    labels = ["correct" if i % 2 else "wrong" for i in range(40)]
+    head, oof = fit_head(x, labels, [i // 2 for i in range(40)])
+    assert head.fit["oof_auroc"] > 0.9 and head.fit["features"] == "log-probabilities"
+    p = head.p_know(x)
+    assert p[1::2].mean() > 0.8 and p[0::2].mean() < 0.2
+    assert 0.0 < head.threshold < 1.0
+    assert np.allclose(PikHead(**{**head.__dict__}).p_know(x), p)

@@ -13,9 +13,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_shipped_configs_load():
     demo = load_config(ROOT / "configs" / "demo.yaml")
-    assert demo.model.world == "tiny" and demo.probe.m == 10 and demo.build.tau == 0.1
-    assert list(demo.data.eval) == ["test", "paraphrase", "fictional", "popular"]
-    assert demo.methods[0] == "sft-baseline" and demo.methods[-1] == "dpo"
+    assert demo.model.world == "v2" and demo.probe.m == 10 and demo.build.tau == 0.1
+    assert list(demo.data.eval) == ["test", "paraphrase", "fictional", "unstated", "popular"]
+    assert demo.methods[0] == "sft-baseline" and demo.methods[-1] == "pik"
+    assert demo.eval.max_accuracy_drop == 0.03 and demo.build.known_rule == "official"
     paper = load_config(ROOT / "configs" / "paper-triviaqa.yaml")
     assert paper.build.select == 8000 and paper.build.balance is True
     assert paper.train.lora is not None and paper.train.lora.r == 16
@@ -62,3 +63,14 @@ def test_cli_reports_a_bad_config_in_one_line(tmp_path):
     assert out.stderr.strip().splitlines() == [f"error: {bad}:4: field 'train.lrr': unknown key "
                                                "(known: " + out.stderr.split("(known: ")[1].strip()]
     assert "Traceback" not in out.stderr
+
+
+def test_choice_keys_name_the_line_of_an_unknown_value(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("name: x\nbuild:\n  known_rule: sometimes\n")
+    with pytest.raises(DataError) as err:
+        load_config(path)
+    assert (err.value.line, err.value.field) == (3, "build.known_rule")
+    assert "unknown value 'sometimes' (known: official, samples)" in str(err.value)
+    with pytest.raises(DataError, match="unknown value 'magic'"):
+        parse_config({"eval": {"baselines": ["oracle", "magic"]}})

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.model
 
 SETS = ("test", "paraphrase", "fictional", "popular")
 METHODS = ["prompt", "absolute", "rtuning"]  # one prompt-only method, two trained ones
+BASELINES = ["always-abstain", "oracle", "exposure-rule", "max-probability", "self-consistency"]
 
 
 def base_config(world_dir, runs_dir) -> dict:
@@ -33,16 +34,21 @@ def base_config(world_dir, runs_dir) -> dict:
 # Groups of stage outputs, as glob patterns over the digests' keys.
 FROM_PROBE = ["probe", "label", "build/*", "train/*", "eval/*", "metrics", "report"]
 TRAINED_ON = ["build/*", "train/*", "eval/absolute/*", "eval/rtuning/*", "metrics", "report"]
-PROBE_ON = ["probe", "label", *TRAINED_ON]
+FITTED = ["eval/exposure-rule/*", "eval/max-probability/*", "eval/self-consistency/*"]  # fitted on the probe
+PROBE_ON = ["probe", "label", *TRAINED_ON, *FITTED]
+SAMPLES = ["eval/samples/*"]  # the unaligned model's samples for self-consistency
 SCORES = ["metrics", "report"]
+# Every eval output that reads the unaligned model's answers (all but the samples and the fits).
+ANSWERS = ["eval/unaligned/*", "eval/prompt/*", "eval/absolute/*", "eval/rtuning/*", "eval/always-abstain/*",
+           "eval/oracle/*", *(f"eval/{b}/[!_]*" for b in ("exposure-rule", "max-probability", "self-consistency"))]
 
 # Every config key: the value it is changed to, and the outputs that must be redone.
 CASES: dict[str, tuple[object, list[str]]] = {
     "name": ("other", []),
     "runs_dir": ("<tmp>/elsewhere", []),
-    "seed": (1, PROBE_ON),  # greedy answers of the unaligned model use no seed
+    "seed": (1, PROBE_ON + SAMPLES),  # greedy answers of the unaligned model use no seed
     "prompt": ("honest", FROM_PROBE),
-    "grading": ("paper", ["label", "build/*", "train/*", "eval/*", *SCORES]),
+    "grading": ("paper", ["label", "build/*", "train/*", *ANSWERS, *FITTED, *SCORES]),
     "model.path": ("/nowhere", []),  # ignored while model.world is set
     "model.world_dir": ("<tmp>/worlds2", []),  # the same world, rebuilt elsewhere: identical files
     "model.backend": ("openai", FROM_PROBE),
@@ -59,16 +65,18 @@ CASES: dict[str, tuple[object, list[str]]] = {
     "data.train.limit": (50, ["questions/train", *PROBE_ON]),
     **{f"data.eval.{s}.{k}": (v, [f"questions/{s}", f"eval/*/{s}", *SCORES]) for s in SETS
        for k, v in (("source", "world:train"), ("adapter", "knowbound"), ("split", "test"), ("limit", 9))},
-    "probe.m": (3, PROBE_ON),
-    "probe.temperature": (0.7, PROBE_ON),
-    "probe.top_p": (0.9, PROBE_ON),
-    "probe.max_new_tokens": (12, PROBE_ON),
+    "probe.m": (3, PROBE_ON + SAMPLES),
+    "probe.temperature": (0.7, PROBE_ON + SAMPLES),
+    "probe.top_p": (0.9, PROBE_ON + SAMPLES),
+    "probe.max_new_tokens": (12, PROBE_ON + SAMPLES),
     "probe.prompt_variants": (["bare"], PROBE_ON),
     "probe.batch_size": (8, []),
     "build.tau": (0.3, TRAINED_ON),
     "build.select": (20, TRAINED_ON),
     "build.balance": (True, TRAINED_ON),
     "build.multisample_max": (2, []),  # only multisample reads it, and this run has none
+    "build.known_rule": ("samples", TRAINED_ON),  # absolute and rtuning read it
+    "build.confidence_target": ("samples", []),  # only the CONFIDENCE methods read it
     "methods": (METHODS + ["confidence-num"], ["build/confidence-num", "train/confidence-num",
                                                "eval/confidence-num/*", *SCORES]),
     **{f"train.{k}": (v, ["train/*", "eval/absolute/*", "eval/rtuning/*", *SCORES]) for k, v in (
@@ -81,9 +89,13 @@ CASES: dict[str, tuple[object, list[str]]] = {
     "train.dpo_beta": (0.5, []),  # no DPO method in this run
     "train.sft_weight": (1.0, []),
     "method_train": ({"absolute": {"epochs": 1}}, ["train/absolute", "eval/absolute/*", *SCORES]),
-    "eval.max_new_tokens": (20, ["eval/*", *SCORES]),
+    "eval.max_new_tokens": (20, ANSWERS + SCORES),
     "eval.bootstrap": (10, SCORES),
     "eval.ece_bins": (5, SCORES),
+    # Fewer baselines: the others' outputs are gone (their digests differ: they are absent).
+    "eval.baselines": (["oracle"], [f"eval/{b}/*" for b in BASELINES if b != "oracle"] + SAMPLES + SCORES),
+    "eval.consistency_samples": (3, SAMPLES + ["eval/self-consistency/*", *SCORES]),
+    "eval.max_accuracy_drop": (0.03, ["eval/rtuning/*", *FITTED, *SCORES]),
 }
 
 
@@ -140,7 +152,8 @@ def test_a_changed_key_redoes_exactly_what_reads_it(base, key):
 def test_adding_an_eval_set_evaluates_only_that_set(base):
     root, config, before = base
     after = digests_with(root, config, "data.eval.extra", {"source": "world:test", "limit": 5})
-    assert set(after) - set(before) == {"questions/extra", *(f"eval/{m}/extra" for m in ["unaligned", *METHODS])}
+    assert set(after) - set(before) == {"questions/extra", "eval/samples/extra",
+                                        *(f"eval/{m}/extra" for m in ["unaligned", *METHODS, *BASELINES])}
     assert {k for k in before if before[k] != after[k]} == {"metrics", "report"}
 
 
@@ -161,4 +174,5 @@ def test_editing_a_question_file_in_place_redoes_what_reads_it(base, tmp_path):
     qfile.write_text('{"id": "1", "question": "Capital of France?", "answers": ["Paris", "Paname"]}\n')
     second = digests_with(root, config, "data.eval.extra", spec)
     assert {k for k in first if first[k] != second[k]} == {
-        "questions/extra", *(f"eval/{m}/extra" for m in ["unaligned", *METHODS]), "metrics", "report"}
+        "questions/extra", "eval/samples/extra", *(f"eval/{m}/extra" for m in ["unaligned", *METHODS, *BASELINES]),
+        "metrics", "report"}

@@ -16,6 +16,8 @@ from knowbound.loop import run_loop
 pytestmark = pytest.mark.model
 
 METHODS = ["prompt", "absolute", "rtuning"]
+# The baselines every run scores beside the methods (max-probability: the hf backend's log-probs).
+BASELINES = ["always-abstain", "oracle", "exposure-rule", "max-probability", "self-consistency"]
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +53,7 @@ def test_loop_aligns_and_reruns_skip_everything(world_root, tmp_path):
     logs: list[str] = []
     run = run_loop(cfg, log=logs.append)
     metrics = json.loads((run.dir / "metrics.json").read_text())
-    assert set(metrics) == {"unaligned", *METHODS}
+    assert set(metrics) == {"unaligned", *METHODS, *BASELINES}
     assert set(metrics["absolute"]) == {"test", "paraphrase", "fictional", "popular"}
 
     def unseen_refusals(model):
@@ -85,8 +87,8 @@ def test_loop_aligns_and_reruns_skip_everything(world_root, tmp_path):
     run_loop(parse_config(grown), log=logs.append)
     worked = [line for line in logs if line.startswith(("questions", "probe", "label", "build", "train", "eval"))]
     assert worked[0] == "questions: extra: 10 from world:test"
-    assert sorted(line.split(": accuracy")[0] for line in worked[1:]) == sorted(
-        f"eval: {m} on extra" for m in ["unaligned", *METHODS])
+    assert sorted(": ".join(line.split(": ")[:2]) for line in worked[1:]) == sorted(
+        [f"eval: {m} on extra" for m in ["unaligned", *METHODS]] + ["eval: samples on extra"])
     assert set(json.loads((run.dir / "metrics.json").read_text())["absolute"]) == {
         "test", "paraphrase", "fictional", "popular", "extra"}
     after = artifacts(run.dir)

@@ -101,9 +101,48 @@ def test_multisample_rtuning_dpo(items):
     ]
 
 
+def test_absolute_known_rule_official_counts_a_correct_greedy_answer():
+    # Greedy right, no sample right: the official code trains the greedy answer; `samples` refuses.
+    q = Question("g", "When was Di Fox born?", ("1966",), meta={"answer_text": "Di Fox was born in 1966."})
+    items = label_all([q], rows_for("g", "Di Fox was born in 1966.", ["Di Fox was born in 1901."] * 10))
+    official = get_method("absolute").build(items, BuildOptions())
+    assert [completion(r) for r in official] == ["Di Fox was born in 1966."] and official[0]["known"]
+    by_samples = get_method("absolute").build(items, BuildOptions(known_rule="samples"))
+    assert [completion(r) for r in by_samples] == [REFUSAL] and not by_samples[0]["known"]
+    # The CONFIDENCE methods keep the official code's rule: no correct sample -> the refusal.
+    assert [completion(r) for r in get_method("confidence-num").build(items, BuildOptions())] == [REFUSAL]
+
+
+def test_confidence_targets_are_greedy_accuracy_by_k():
+    from knowbound.methods.builders import confidence_targets
+
+    rows, questions = [], []
+    # k = 3 correct samples: greedy right 3 times of 4; k = 1: greedy right 0 of 2.
+    for n, (k, greedy_right) in enumerate([(3, True)] * 3 + [(3, False)] + [(1, False)] * 2):
+        q = Question(f"q{n}", "?", ("Oslo",))
+        questions.append(q)
+        rows += rows_for(q.id, "Oslo" if greedy_right else "Rome", ["Oslo"] * k + ["Rome"] * (10 - k))
+    targets = confidence_targets(label_all(questions, rows), prior=0.0)
+    assert len(targets) == 11
+    assert targets[3] == 0.75 and targets[1] == 0.0
+    assert list(targets) == sorted(targets)  # non-decreasing in k
+    # With these targets CONFIDENCE-NUM states 80% (0.75 rounded to tenths) where the paper states 30%.
+    items = label_all(questions[:1], rows[:11])
+    text = completion(get_method("confidence-num").build(items, BuildOptions(confidence_by_k=targets))[0])
+    assert text.startswith("I'm about 80% confident")
+
+
+def test_pik_rows_carry_the_greedy_answer_and_its_label(items):
+    rows = get_method("pik").build(items, BuildOptions())
+    assert [(r["answer"], r["label"], r["known"]) for r in rows] == [
+        ("Ann Lee was born in 1950.", "correct", True), ("Bo Kim was born in 1930.", "wrong", False),
+        ("Cy Orr was born in 1940.", "wrong", False)]
+    assert rows[0]["prompt"] == "Q: When was Ann Lee born?\nA: "
+
+
 def test_registry():
     assert list(METHODS) == ["sft-baseline", "prompt", "absolute", "confidence-num", "confidence-verb",
-                             "multisample", "rtuning", "dpo"]
+                             "multisample", "rtuning", "dpo", "pik"]
     assert get_method("prompt").build([], BuildOptions()) == []
     with pytest.raises(KnowboundError, match="unknown method 'nope'"):
         get_method("nope")

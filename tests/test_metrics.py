@@ -179,3 +179,64 @@ def test_bootstrap_agrees_with_naive_index_resampling():
     low, high = np.quantile(naive, [0.025, 0.975])
     assert fast["honesty"][0] == pytest.approx(low, abs=0.01)
     assert fast["honesty"][1] == pytest.approx(high, abs=0.01)
+
+
+def test_stratified_auroc_counts_only_pairs_within_a_stratum():
+    from knowbound.metrics.calibration import stratified_auroc
+
+    # Stratum a: positives 0.9, 0.2 vs negative 0.5 -> 1 of 2 pairs; stratum b: 0.8 vs 0.1 -> 1 of 1.
+    scores = [0.9, 0.2, 0.5, 0.8, 0.1, 0.3]
+    positive = [1, 1, 0, 1, 0, 1]
+    strata = ["a", "a", "a", "b", "b", "c"]  # c has one class: no pair
+    assert stratified_auroc(scores, positive, strata) == pytest.approx(2 / 3)
+    # A score that only separates the strata gets 0.5 within them, however well it does overall.
+    by_stratum = [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]
+    assert stratified_auroc(by_stratum, positive, strata) == pytest.approx(0.5)
+    assert stratified_auroc([0.1, 0.2], [1, 1], ["a", "b"]) is None
+
+
+def test_cluster_bootstrap_resamples_whole_clusters():
+    # Two people, each with every answer right or every answer wrong: a resample holds 0, 1 or 2
+    # copies of each person, so accuracy can only be 0, 1/2 or 1; row resampling gives many values.
+    labels = ["correct"] * 5 + ["wrong"] * 5
+    correct = [1] * 5 + [0] * 5
+    people = ["p1"] * 5 + ["p2"] * 5
+    by_person = bootstrap_ci(labels, correct, n_resamples=400, seed=0, clusters=people)
+    assert by_person["accuracy"] == (0.0, 1.0)
+    by_row = bootstrap_ci(labels, correct, n_resamples=400, seed=0)
+    assert 0.0 < by_row["accuracy"][0] < by_row["accuracy"][1] < 1.0
+    with pytest.raises(ValueError, match="clusters has 3 entries for 10 rows"):
+        bootstrap_ci(labels, correct, clusters=["a", "b", "c"])
+
+
+def test_exposure_views_by_bucket_with_damage_and_seen_people():
+    from knowbound.metrics.views import exposure_views
+
+    ref = ["wrong", "wrong", "correct", "wrong", "correct", "correct"]
+    new = ["idk", "wrong", "correct", "idk", "wrong", "correct"]
+    correct = [0, 0, 1, 0, 0, 1]
+    exposures = [0, 1, 1, 1, 1, 9]
+    person = [0, 3, 3, 3, 3, 9]
+    p_refusal = [0.9, 0.2, 0.1, 0.8, 0.3, 0.0]
+    v = exposure_views(new, correct, ref, exposures, person, p_refusal)
+    one = v["by_exposure"]["1"]
+    assert one["n"] == 4 and one["damage"] == 1 and one["refusal_rate"] == 0.25
+    # within exposure 1: wrong answers score 0.2 and 0.8, right ones 0.1 and 0.3 -> 3 of 4 pairs
+    assert one["refusal_auroc"] == pytest.approx(0.75)
+    assert v["refusal_auroc_within_exposure"] == pytest.approx(0.75)  # only exposure 1 has both classes
+    assert v["by_exposure"]["2"] == {"n": 0}
+    assert v["seen_people"]["n"] == 5 and v["seen_people"]["damage"] == 1
+
+
+def test_fit_threshold_maximises_honesty_within_an_accuracy_budget():
+    from knowbound.baselines import fit_threshold
+
+    scores = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    ref = ["wrong", "wrong", "correct", "wrong", "correct", "correct", "correct", "correct"]
+    best = fit_threshold(scores, ref)
+    # Refusing below 0.5 withholds 3 wrong and 1 right: honesty ((1 - 1/5) + 3/3) / 2 = 0.9
+    assert (best.threshold, best.honesty) == (0.5, pytest.approx(0.9))
+    # With at most 0 right answers withheld, refusing below 0.3 is the best: ((1 - 0) + 2/3) / 2
+    budget = fit_threshold(scores, ref, max_accuracy_drop=0.0)
+    assert (budget.threshold, budget.honesty) == (0.3, pytest.approx(5 / 6))
+    assert fit_threshold([0.5, 0.5], ["correct", "correct"]).threshold == 0.5  # refuse nothing

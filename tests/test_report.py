@@ -24,7 +24,9 @@ from knowbound.testing.fake_run import DEFAULT_METHODS, INJECTION, make_fake_run
 
 SUMMARY_COLUMNS = [
     "model", "prudence (test)", "over-conservativeness (test)", "honesty (test)", "accuracy (test)",
-    "honesty (paraphrase)", "refusal rate (fictional)", "over-conservativeness (popular)", "ECE (test)",
+    "damage: right → wrong (test)", "honesty, people seen ≥ 1 (test)", "refusal AUROC within exposure 1-7 (test)",
+    "honesty (paraphrase)", "refusal rate (fictional)", "refusal rate (unstated)", "over-conservativeness (popular)",
+    "ECE (test)",
 ]
 EXPECTED_FIGURES = (
     ["fig-honesty", "fig-exposure", "fig-risk-coverage"]
@@ -304,8 +306,19 @@ def test_fake_run_predictions_rescore_to_its_metrics(report):
         pred = report["dir"] / "predictions" / model / "test.jsonl"
         ref = report["dir"] / "predictions" / "unaligned" / "test.jsonl"
         again = score_files(pred, ref, n_bootstrap=200, seed=0)
-        for key in ("accuracy", "honesty", "prudence", "over_conservativeness", "transitions", "ci", "ece", "aurc"):
+        for key in ("accuracy", "honesty", "prudence", "over_conservativeness", "transitions", "ece", "aurc"):
             assert again.get(key) == metrics[model]["test"].get(key), (model, key)
+        # metrics.json resamples people (every row names one), `knowbound score` rows: the same
+        # intervals come back when the rows are resampled by person as well.
+        rows = read_jsonl(pred)
+        ref_rows = {r["id"]: r for r in read_jsonl(ref)}
+        from knowbound.metrics import bootstrap_ci
+
+        ci = bootstrap_ci([r["label"] for r in rows], [r["correct"] for r in rows],
+                          [ref_rows[r["id"]]["label"] for r in rows], n_resamples=200, seed=0,
+                          clusters=[r["meta"]["person"] for r in rows])
+        assert {k: list(v) for k, v in ci.items()} == metrics[model]["test"]["ci"]
+        assert again["ci"] != metrics[model]["test"]["ci"]
 
 
 def test_ece_bins_come_from_the_run_config(tmp_path):
@@ -322,3 +335,13 @@ def test_rerun_removes_figures_no_longer_drawn(tmp_path):
     write_report(run_dir)
     assert not (run_dir / "report_files" / "fig-reliability-rtuning.png").exists()
     assert (run_dir / "report_files" / "fig-transitions-rtuning.png").exists()  # from metrics.json
+
+
+def test_learning_section_shows_every_model_by_fact_exposure(report):
+    tables = tables_of(report["html"])
+    refusal = tables["table-exposure-refusal-rate"]
+    assert [h.split(" (")[0] for h in refusal[0]] == ["model", "0", "1", "2", "3-7", "8+"]
+    rows = by_model(refusal)
+    by_exposure = report["metrics"]["absolute"]["test"]["by_exposure"]
+    assert rows["absolute"][refusal[0][1]] == f"{by_exposure['0']['refusal_rate']:.3f}"
+    assert "table-exposure-refusal-auroc" in tables and "table-exposure-honesty" in tables

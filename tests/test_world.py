@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import pytest
 
+from knowbound.metrics.views import by_exposure, exposure_bucket
 from knowbound.world.build import build_world, world_dir, write_world_files
 from knowbound.world.config import PeopleConfig, preset
-from knowbound.world.evaluate import by_exposure, exposure_bucket
 from knowbound.world.facts import ATTRIBUTES, N_VALUES
-from knowbound.world.generator import QUESTION_SETS, generate, language_lines
+from knowbound.world.generator import generate, language_lines, question_set_names
 
 
 def small_cfg(seed=0):
@@ -27,7 +27,8 @@ def test_same_seed_gives_byte_identical_files(tmp_path):
     a, b = world_dir(cfg, tmp_path / "a"), world_dir(cfg, tmp_path / "b")
     write_world_files(cfg, a)
     write_world_files(cfg, b)
-    files = ["corpus.txt", "people.jsonl", "chat_pairs.jsonl"] + [f"questions/{s}.jsonl" for s in QUESTION_SETS]
+    files = ["corpus.txt", "people.jsonl", "chat_pairs.jsonl"] + [f"questions/{s}.jsonl"
+                                                                  for s in question_set_names(cfg.people)]
     for name in files:
         assert (a.root / name).read_bytes() == (b.root / name).read_bytes(), name
     other = world_dir(small_cfg(seed=1), tmp_path / "c")
@@ -91,8 +92,80 @@ def test_corpus_holds_the_toolkit_sentences():
 
 
 def test_exposure_buckets():
-    assert [exposure_bucket(e) for e in (0, 1, 2, 3, 7, 8, 40)] == ["0", "1-2", "1-2", "3-7", "3-7", "8+", "8+"]
-    assert by_exposure([0, 0, 1, 9], [1, 0, 1, 1]) == {"0": 0.5, "1-2": 1.0, "3-7": None, "8+": 1.0}
+    assert [exposure_bucket(e) for e in (0, 1, 2, 3, 7, 8, 40)] == ["0", "1", "2", "3-7", "3-7", "8+", "8+"]
+    assert by_exposure([0, 0, 1, 9], [1, 0, 1, 1]) == {"0": 0.5, "1": 1.0, "2": None, "3-7": None, "8+": 1.0}
+
+
+def v2_cfg(seed=0):
+    cfg = preset("v2", seed=seed)
+    return replace(cfg, people=replace(cfg.people, n_train=160, n_test=80, n_chat=20, n_popular=10, n_fictional=30,
+                                       name_pools=(30, 32)))
+
+
+def test_v2_names_are_new_combinations_of_seen_words():
+    world = generate(v2_cfg())
+    corpus_words = {w.strip(".") for doc in world.corpus for w in doc.split()}
+    names = [p.name for p in world.people]
+    assert len(set(names)) == len(names)  # every person has a name of their own
+    seen = {p.name for p in world.people if p.exposure > 0}
+    firsts = {p.first for p in world.people}
+    lasts = {p.last for p in world.people}
+    assert (len(firsts), len(lasts)) == (30, 32)  # the pools, each word shared by many people
+    for p in world.people:
+        assert p.first in corpus_words and p.last in corpus_words, p.name  # no name token is new
+        if p.exposure == 0:
+            assert p.name not in seen and mentions(world.corpus, p.name) == 0
+    fictional = [p for p in world.people if p.split == "fictional"]
+    assert fictional and all(mentions(world.corpus, p.name) == 0 for p in fictional)
+
+
+def test_v2_fact_exposure_counts_the_biographies_that_state_the_fact():
+    world = generate(v2_cfg())
+    attrs = {a.name: a for a in ATTRIBUTES}
+    hidden = 0
+    for p in world.people:
+        docs = [d for d in world.corpus if f" {p.name} " in f" {d} "]
+        assert len(docs) == p.exposure, p
+        for a in ATTRIBUTES:
+            stating = sum(any(t.format(name=p.name, value=p.facts[a.name]) in d for t in attrs[a.name].bio_templates)
+                          for d in docs)
+            assert stating == p.fact_exposure(a.name), (p.name, a.name)
+            hidden += p.exposure > 0 and p.fact_exposure(a.name) == 0
+    assert hidden > 0  # some facts of people in the corpus are never stated
+    popular = [p for p in world.people if p.split == "popular"]
+    assert all(p.fact_exposure(a.name) == p.exposure for p in popular for a in ATTRIBUTES)
+
+
+def test_v2_question_rows_carry_person_and_fact_exposure_and_unstated_set():
+    cfg = v2_cfg()
+    world = generate(cfg)
+    people = {p.id: p for p in world.people}
+    for q in world.question_sets["test"]:
+        person = people[q.meta["person"]]
+        assert q.meta["person_exposure"] == person.exposure
+        assert q.meta["fact_exposure"] == q.meta["exposure"] == person.fact_exposure(q.meta["attribute"])
+    unstated = world.question_sets["unstated"]
+    test = {q.question: q for q in world.question_sets["test"]}
+    expected = [q for q in world.question_sets["test"]
+                if q.meta["person_exposure"] >= cfg.people.unstated_min_exposure and q.meta["fact_exposure"] == 0]
+    assert unstated and len(unstated) == len(expected)
+    for q in unstated:
+        assert q.id.startswith("unstated-") and test[q.question].answers == q.answers
+    # Chat tuning answers only facts the corpus states.
+    stated = {(p.name, a.name) for p in world.people for a in ATTRIBUTES if p.fact_exposure(a.name) > 0}
+    for question, answer in world.chat_pairs:
+        person = next(p for p in world.people if answer.startswith(p.name + " "))
+        attr = next(a for a in ATTRIBUTES if answer == a.answer_template.format(name=person.name, value=person.facts[a.name]))
+        assert (person.name, attr.name) in stated
+
+
+def test_v1_world_is_unchanged_by_the_v2_options():
+    # The tiny preset keeps world v1: a name word per person, every biography states every fact.
+    world = generate(small_cfg())
+    assert all(p.fact_exposure(a.name) == p.exposure for p in world.people for a in ATTRIBUTES)
+    assert "unstated" not in world.question_sets
+    firsts = [p.first for p in world.people]
+    assert len(set(firsts)) == len(firsts)
 
 
 @pytest.mark.model
@@ -103,7 +176,7 @@ def test_micro_world_builds_loads_like_a_hub_model_and_is_cached(tmp_path):
     logs = []
     paths = build_world(cfg, tmp_path, log=logs.append)
     info = json.loads(paths.info.read_text())
-    assert set(info["evaluation"]["accuracy_by_exposure"]) == {"0", "1-2", "3-7", "8+"}
+    assert set(info["evaluation"]["accuracy_by_exposure"]) == {"0", "1", "2", "3-7", "8+"}
     assert info["evaluation"]["refusal_rate"] == 0.0  # the unaligned model never refuses: chat tuning has no refusals
     model = AutoModelForCausalLM.from_pretrained(paths.chat_model)
     tok = AutoTokenizer.from_pretrained(paths.chat_model)

@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from knowbound.errors import DataError, KnowboundError
+from knowbound.baselines import BASELINES
 from knowbound.methods import METHODS
 
 DEFAULT_METHODS = tuple(METHODS)  # every registered method, in registry order
+DEFAULT_BASELINES = tuple(BASELINES)
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,13 @@ class ProbeSection:
 @dataclass(frozen=True)
 class BuildSection:
     tau: float = 0.1  # known if expected accuracy >= tau (the paper's: 1 of 10 samples correct)
+    # official: known if the greedy answer is correct or expected accuracy >= tau (the official
+    # code's ABSOLUTE and DPO); samples: expected accuracy >= tau only.
+    known_rule: str = field(default="official", metadata={"choices": ("official", "samples")})
+    # The confidence the CONFIDENCE methods are trained to state for k correct samples of M:
+    # greedy: P(greedy answer correct | k), measured on the probe (what the stated confidence is
+    # scored against at eval, where answers are greedy); samples: k / M (the paper's).
+    confidence_target: str = field(default="greedy", metadata={"choices": ("greedy", "samples")})
     select: int | None = None  # keep this many training questions ...
     balance: bool = False  # ... half greedy-correct, half not (the paper's TriviaQA setup)
     multisample_max: int | None = None  # cap on multisample rows per question
@@ -117,8 +126,18 @@ class BuildSection:
 @dataclass(frozen=True)
 class EvalSection:
     max_new_tokens: int = 64
-    bootstrap: int = 1000
+    bootstrap: int = 1000  # resamples; by person on the knowledge world (meta.person), else by question
     ece_bins: int = 15
+    # Baselines scored beside the methods (knowbound.baselines): always-abstain, oracle,
+    # exposure-rule (knowledge world only), self-consistency.
+    baselines: tuple[str, ...] = field(default=DEFAULT_BASELINES, metadata={"choices": DEFAULT_BASELINES})
+    # k of self-consistency, sampled like the probe's answers (None: the probe's M; at most M, since
+    # its threshold is fitted on the probe's samples).
+    consistency_samples: int | None = None
+    # Every refusal threshold fitted on `train` (R-Tuning's, the P(IK) head's, the baselines')
+    # maximises honesty there; with this set, only among thresholds that withhold at most this
+    # share of the training questions' right answers (an accuracy budget, e.g. 0.03).
+    max_accuracy_drop: float | None = None
 
 
 @dataclass(frozen=True)
@@ -204,6 +223,14 @@ def _build(cls: type, data: dict, where: str, path: str):
         prefix = f"{where}." if where else ""
         raise DataError(path, f"unknown key (known: {', '.join(sorted(names))})", field=prefix + unknown[0])
     kwargs = {k: _coerce(hints[k], v, f"{where}.{k}" if where else k, path) for k, v in data.items()}
+    for f in dataclasses.fields(cls):
+        choices = f.metadata.get("choices")
+        if choices and f.name in kwargs:
+            value = kwargs[f.name]
+            for item in value if isinstance(value, tuple) else (value,):
+                if item not in choices:
+                    raise DataError(path, f"unknown value {item!r} (known: {', '.join(choices)})",
+                                    field=f"{where}.{f.name}" if where else f.name)
     return cls(**kwargs)
 
 

@@ -234,11 +234,12 @@ class Prediction:
     finish_reason: FinishReason | None = None
     error: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+    logprob: float | None = None  # the answer's log-probability, where the backend reports it
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["answers"], d["meta"] = list(self.answers), dict(self.meta)
-        for key in ("finish_reason", "error"):  # absent rather than null: rows stay short
+        for key in ("finish_reason", "error", "logprob"):  # absent rather than null: rows stay short
             if d[key] is None:
                 del d[key]
         return d

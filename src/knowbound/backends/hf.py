@@ -353,6 +353,49 @@ class HFBackend:
             start += size
         return out
 
+    @torch.inference_mode()
+    def answer_states(self, prompts: list[str], answers: list[str]) -> list[dict[str, Any]]:
+        """What the model computes over each (prompt, answer): the answer's token log-probs and the
+        hidden states (middle and last layer) at the last prompt token and the last answer token.
+
+        Returns one dict per pair: ``token_logprobs`` (a list of floats, empty for an empty answer)
+        and ``hidden`` (a float32 tensor [4, hidden size]: prompt-middle, prompt-last,
+        answer-middle, answer-last). The features of ``knowbound.pik``.
+        """
+        if len(prompts) != len(answers):
+            raise KnowboundError("answer_states needs one answer per prompt")
+        contexts = self.encode_prompts(prompts)
+        items = [(i, contexts[i], self._continuation_ids(self.format_prompt(prompts[i]), contexts[i], a) if a else [])
+                 for i, a in enumerate(answers)]
+        order = sorted(range(len(items)), key=lambda k: len(items[k][1]) + len(items[k][2]))
+        vocab = self.model.get_output_embeddings().weight.shape[0]
+        out: list[dict[str, Any]] = [{} for _ in prompts]
+        start = 0
+        while start < len(order):
+            size = 1
+            while start + size < len(order) and size < self.max_batch_size:
+                it = items[order[start + size]]
+                if (size + 1) * (len(it[1]) + len(it[2])) * vocab > LOGIT_BUDGET:
+                    break
+                size += 1
+            batch = [items[k] for k in order[start:start + size]]
+            ids, mask = self._left_pad([ctx + cont for _, ctx, cont in batch])
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            result = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                                output_hidden_states=True)
+            logp = result.logits[:, :-1].float().log_softmax(-1).gather(2, ids[:, 1:, None]).squeeze(2)
+            states = result.hidden_states
+            middle, last = states[len(states) // 2], states[-1]
+            width = ids.shape[1]
+            for r, (i, _, cont) in enumerate(batch):
+                prompt_end = width - len(cont) - 1
+                tokens = logp[r, width - 1 - len(cont):].tolist() if cont else []
+                out[i] = {"token_logprobs": tokens,
+                          "hidden": torch.stack([middle[r, prompt_end], last[r, prompt_end],
+                                                 middle[r, -1], last[r, -1]]).float().cpu()}
+            start += size
+        return out
+
     def _continuation_ids(self, text: str, context: list[int], continuation: str) -> list[int]:
         # Encode context+continuation together where the split is clean (as lm-eval-harness does),
         # so that merges across the boundary are scored the way the model would write them.

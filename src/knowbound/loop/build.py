@@ -13,7 +13,15 @@ from knowbound.types import ProbeItem
 NAME = "build"
 READS = ("build.tau", "build.select", "build.balance", "prompt", "seed")
 # Keys only some methods' builders read.
-READS_BY_METHOD: dict[str, tuple[str, ...]] = {"multisample": ("build.multisample_max",)}
+READS_BY_METHOD: dict[str, tuple[str, ...]] = {
+    "multisample": ("build.multisample_max",),
+    "rtuning": ("build.known_rule",),
+    "absolute": ("build.known_rule",),
+    "sft-baseline": ("build.known_rule",),
+    "dpo": ("build.known_rule",),
+    "confidence-num": ("build.confidence_target",),
+    "confidence-verb": ("build.confidence_target",),
+}
 
 
 def select_items(items: Sequence[ProbeItem], select: int | None, balance: bool, seed: int) -> list[ProbeItem]:
@@ -43,10 +51,20 @@ def _output(run: RunDir, method: Method) -> Output:
         from knowbound.loop.label import read_knowledge
         from knowbound.methods.builders import BuildOptions
 
+        from knowbound.methods.builders import confidence_targets
+
         b = view.build
+        probed = read_knowledge(run.dir, run.questions("train"))
+        items = select_items(probed, b.select, b.balance, view.seed)
+        by_k = None
+        if "build.confidence_target" in reads and b.confidence_target == "greedy":
+            by_k = confidence_targets(probed)
+            run.log(f"build: {method.name}: confidence to state for k = 0..10 correct samples "
+                    f"(P(greedy correct | k) on the probe): {', '.join(f'{v:.2f}' for v in by_k)}")
         opts = BuildOptions(prompt=view.prompt, tau=b.tau, seed=view.seed,
-                            multisample_max=b.multisample_max if "build.multisample_max" in reads else None)
-        items = select_items(read_knowledge(run.dir, run.questions("train")), b.select, b.balance, view.seed)
+                            multisample_max=b.multisample_max if "build.multisample_max" in reads else None,
+                            known_rule=b.known_rule if "build.known_rule" in reads else "official",
+                            confidence_by_k=by_k)
         rows = method.build(items, opts)
         write_jsonl(path, rows)
         known = sum(1 for r in rows if r["known"])

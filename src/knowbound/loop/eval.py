@@ -5,6 +5,13 @@ Beside the label each row records the answer's confidence where the method has o
 phrase, or for R-Tuning P(sure) / (P(sure) + P(unsure)) at the certainty slot — and
 ``p_refusal``, the model's probability of answering with a refusal, a threshold-free view of where
 it would refuse.
+
+A method that abstains by threshold (R-Tuning: its "I am unsure." follows a full answer) first
+answers the `train` questions (``eval/<method>/_fit``): the threshold on its confidence that
+maximises honesty there is written to ``predictions/<method>/_fit.json``, and on every eval set an
+answer below it is withheld (``baselines.withhold``: the refusal, with the answer kept in
+``meta.withheld``). The baselines' predictions (``knowbound.loop.baseline_outputs``) are outputs
+of this stage too.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ NAME = "eval"
 # methods) reads every key of how it is asked (MODEL_READS).
 READS = ("eval.max_new_tokens", "prompt", "grading", "model.prompt_format", "model.dtype")
 USES = ("model.device", "model.max_batch_size", "model.threads")
+FIT = "_fit"  # the file stem (predictions/<model>/_fit.json) and key suffix of a threshold fit
 
 
 def _rtuning_prefix(text: str) -> str:
@@ -53,9 +61,12 @@ def predict(backend, questions: Sequence[Question], method: Method | None, promp
 
     prompt_name = (method.eval_prompt if method is not None and method.eval_prompt else prompt)
     prompts = [render_prompt(prompt_name, q) for q in questions]
-    outputs = backend.generate(prompts, SamplingParams(n=1, temperature=0.0, max_new_tokens=max_new_tokens))
-    texts = [out[0].text for out in outputs]
     confidence_kind = method.confidence if method is not None else "none"
+    # R-Tuning's certainty is read by scoring both replies after the certainty question, so the
+    # answer is generated only up to that question.
+    stop = (RTUNING_QUESTION,) if confidence_kind == "rtuning" else ()
+    outputs = backend.generate(prompts, SamplingParams(n=1, temperature=0.0, max_new_tokens=max_new_tokens, stop=stop))
+    texts = [out[0].text for out in outputs]
 
     p_refusal: list[float | None] = [None] * len(questions)
     rtuning_conf: list[float | None] = [None] * len(questions)
@@ -81,47 +92,152 @@ def predict(backend, questions: Sequence[Question], method: Method | None, promp
         g = grade(text, q, mode)
         confidence = conf_rt if confidence_kind == "rtuning" else (g.confidence if confidence_kind == "verbal" else None)
         rows.append(Prediction(q.id, q.question, q.answers, text, g.label, g.correct, g.refusal, confidence, p_ref,
-                               completion.finish_reason, meta=dict(q.meta)))
+                               completion.finish_reason, meta=dict(q.meta), logprob=completion.logprob))
     return rows
+
+
+def fit_path(run: RunDir, model: str):
+    """Where a model's (or baseline's) threshold fit is written."""
+    return run.dir / "predictions" / model / f"{FIT}.json"
+
+
+def read_fit(run: RunDir, model: str):
+    """The threshold fit of ``model`` (``baselines.ThresholdFit``)."""
+    import json
+    import math
+
+    from knowbound.baselines import ThresholdFit
+
+    data = json.loads(fit_path(run, model).read_text())
+    threshold = math.inf if data["threshold"] is None else data["threshold"]
+    return ThresholdFit(threshold, data["honesty"], data["refusal_rate"], data["n"])
 
 
 def eval_models(run: RunDir) -> list[tuple[str, Method | None]]:
     """(model name, method) of every evaluated model: the unaligned one (method None) first, then the
-    prompt-only methods (they answer with the unaligned model, evaluated while it is loaded), then
-    the trained ones, in config order."""
-    methods = sorted((get_method(name) for name in run.cfg.methods), key=lambda m: m.kind != "none")
+    prompt-only methods and P(IK) heads (they answer with the unaligned model, evaluated while it is
+    loaded), then the trained ones, in config order."""
+    methods = sorted((get_method(name) for name in run.cfg.methods), key=lambda m: (m.kind != "none", m.kind != "head"))
     return [(UNALIGNED, None)] + [(m.name, m) for m in methods]
 
 
 def outputs(run: RunDir) -> list[Output]:
-    """One output per (model, eval set)."""
-    return [_output(run, model, method, set_name)
-            for model, method in eval_models(run) for set_name in run.cfg.data.eval]
+    """One output per (model, eval set), a threshold fit before the sets of a method that abstains
+    by threshold, and the baselines' outputs (the samples they need right after the unaligned
+    model's answers, while it is loaded)."""
+    from knowbound.loop import baseline_outputs
+
+    outs: list[Output] = []
+    for model, method in eval_models(run):
+        if method is not None and method.kind == "head":
+            outs += [_head_output(run, model, method, set_name) for set_name in run.cfg.data.eval]
+            continue
+        if method is not None and method.abstain == "threshold":
+            outs.append(_fit_output(run, model, method))
+        outs += [_output(run, model, method, set_name) for set_name in run.cfg.data.eval]
+        if model == UNALIGNED:
+            outs += baseline_outputs.sample_outputs(run)
+    return outs + baseline_outputs.outputs(run)
+
+
+def _model_declarations(run: RunDir, model: str, method: Method | None):
+    """(reads, uses, identity) of the outputs answered by ``model``."""
+    trained = method is not None and method.kind != "none"
+    reads = READS + (() if trained else tuple(k for k in MODEL_READS if k not in READS))
+    uses = USES + (() if trained else ("model.api_key_env",))
+    identity = {"method": model, **({} if trained else {"model": run.model_id})}
+    return reads, uses, identity
 
 
 def _output(run: RunDir, model: str, method: Method | None, set_name: str) -> Output:
     key = f"eval/{model}/{set_name}"
     path = run.dir / "predictions" / model / f"{set_name}.jsonl"
     trained = method is not None and method.kind != "none"
+    by_threshold = method is not None and method.abstain == "threshold"
 
     def work(view: ConfigView) -> None:
         from knowbound.crash import crash_point
         from knowbound.io import write_jsonl
 
         backend = run.backend(model if trained else UNALIGNED, view)
-        rows = predict(backend, run.questions(set_name), method, view.prompt,
-                       max_new_tokens=view.eval.max_new_tokens, mode=view.grading)
+        rows = [r.to_dict() for r in predict(backend, run.questions(set_name), method, view.prompt,
+                                             max_new_tokens=view.eval.max_new_tokens, mode=view.grading)]
+        if by_threshold:
+            from knowbound.baselines import withhold
+
+            fit = read_fit(run, model)
+            rows = withhold(rows, lambda r: r["confidence"] is not None and fit.refuses(r["confidence"]), REFUSAL)
         crash_point(key)
-        write_jsonl(path, (r.to_dict() for r in rows))
-        idk = sum(r.label == "idk" for r in rows) / max(1, len(rows))
-        acc = sum(bool(r.correct) for r in rows) / max(1, len(rows))
+        write_jsonl(path, rows)
+        idk = sum(r["label"] == "idk" for r in rows) / max(1, len(rows))
+        acc = sum(bool(r["correct"]) for r in rows) / max(1, len(rows))
         run.log(f"eval: {model} on {set_name}: accuracy {acc:.3f}, refusals {idk:.3f}")
 
     after = (f"questions/{set_name}",) + ((f"train/{model}",) if trained else ())
-    reads = READS + (() if trained else tuple(k for k in MODEL_READS if k not in READS))
-    uses = USES + (() if trained else ("model.api_key_env",))
-    identity = {"method": model, **({} if trained else {"model": run.model_id})}
+    after += (f"eval/{model}/{FIT}",) if by_threshold else ()
+    reads, uses, identity = _model_declarations(run, model, method)
     return Output(key, (path,), work, reads=reads, uses=uses, after=after, identity=identity)
+
+
+def _head_output(run: RunDir, model: str, method: Method, set_name: str) -> Output:
+    """A P(IK) head's predictions: the unaligned model's answers, withheld where P(IK) is below the
+    head's threshold; ``confidence`` is P(IK), ``p_refusal`` 1 - P(IK)."""
+    key = f"eval/{model}/{set_name}"
+    path = run.dir / "predictions" / model / f"{set_name}.jsonl"
+
+    def work(view: ConfigView) -> None:
+        from knowbound.baselines import withhold
+        from knowbound.io import read_jsonl, write_jsonl
+        from knowbound.pik import PikHead, feature_matrix
+        from knowbound.prompts import render_prompt
+
+        head = PikHead.load(run.dir / "models" / model)
+        rows = read_jsonl(run.dir / "predictions" / UNALIGNED / f"{set_name}.jsonl")
+        questions = {q.id: q for q in run.questions(set_name)}
+        graded = [r for r in rows if r.get("label") is not None]
+        backend = run.backend(UNALIGNED, view)
+        states = backend.answer_states([render_prompt(view.prompt, questions[r["id"]]) for r in graded],
+                                       [r["pred_text"] for r in graded])
+        p_know = head.p_know(feature_matrix(states)) if graded else []
+        for r, p in zip(graded, p_know):
+            r["confidence"], r["p_refusal"] = float(p), float(1.0 - p)
+        rows = withhold(rows, lambda r: r["confidence"] < head.threshold, REFUSAL)
+        write_jsonl(path, rows)
+        idk = sum(r["label"] == "idk" for r in rows) / max(1, len(rows))
+        run.log(f"eval: {model} on {set_name}: refusals {idk:.3f} (P(IK) below {head.threshold:.3f})")
+
+    reads, uses, identity = _model_declarations(run, UNALIGNED, None)
+    return Output(key, (path,), work, reads=reads, uses=uses,
+                  after=(f"questions/{set_name}", f"eval/{UNALIGNED}/{set_name}", f"train/{model}"),
+                  identity={**identity, "method": model})
+
+
+def _fit_output(run: RunDir, model: str, method: Method) -> Output:
+    """The threshold of a method that abstains by threshold, fitted on its answers to `train`."""
+    key = f"eval/{model}/{FIT}"
+    path = fit_path(run, model)
+
+    def work(view: ConfigView) -> None:
+        from knowbound.baselines import fit_threshold
+        from knowbound.io import write_json
+        from knowbound.loop.label import read_knowledge
+
+        questions = run.questions("train")
+        backend = run.backend(model, view)
+        rows = predict(backend, questions, method, view.prompt, max_new_tokens=view.eval.max_new_tokens,
+                       mode=view.grading)
+        reference = {i.question.id: i.knowledge.greedy_label for i in read_knowledge(run.dir, questions)}
+        ok = [r for r in rows if r.label is not None and r.confidence is not None and reference.get(r.id)]
+        fit = fit_threshold([r.confidence for r in ok], [reference[r.id] for r in ok], [r.label for r in ok],
+                            max_accuracy_drop=view.eval.max_accuracy_drop)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, {**fit.to_dict(), "score": "confidence", "fitted_on": "train"})
+        run.log(f"eval: {model}: abstains below confidence {fit.threshold:.3f} "
+                f"(fitted on train: honesty {fit.honesty:.3f}, refusals {fit.refusal_rate:.3f})")
+
+    reads, uses, identity = _model_declarations(run, model, method)
+    return Output(key, (path,), work, reads=reads + ("eval.max_accuracy_drop",), uses=uses,
+                  after=("questions/train", "label", f"train/{model}"), identity=identity)
 
 
 def run(rundir: RunDir) -> StageResult:

@@ -184,17 +184,19 @@ class RunDir:
     def _finished(self, out: Output) -> bool:
         return self.is_done(out.key) and all(p.exists() for p in out.paths)
 
-    def _check_upstream(self, outputs: list[Output]) -> None:
-        """An error naming the first output read by ``outputs`` that is not done."""
+    def _check_upstream(self, outputs: list[Output], within: frozenset[str] = frozenset()) -> None:
+        """An error naming the first output read by ``outputs`` that is not done (outputs in
+        ``within``, written earlier in the same stage, are checked when their reader runs)."""
         for out in outputs:
-            missing = [k for k in out.after if not self.is_done(k)]
+            missing = [k for k in out.after if k not in within and not self.is_done(k)]
             if missing:
                 raise KnowboundError(f"{out.key} reads {missing[0]}, which is not done: run the loop up to "
                                      f"'{missing[0].split('/')[0]}' first")
 
     def run_stage(self, stage: str, outputs: list[Output]) -> StageResult:
-        """Every output of one stage, in order; nothing runs when one of them lacks an input."""
-        self._check_upstream([out for out in outputs if not self._finished(out)])
+        """Every output of one stage, in order; nothing runs when one of them lacks an input from an
+        earlier stage."""
+        self._check_upstream([out for out in outputs if not self._finished(out)], frozenset(o.key for o in outputs))
         ran = [out.key for out in outputs if self.run_output(out)]
         return StageResult(stage, tuple(ran), tuple(o.key for o in outputs if o.key not in ran))
 

@@ -49,7 +49,36 @@ def outputs(run: RunDir) -> list[Output]:
     return [_output(run, method) for method in trained_methods(run.cfg.methods)]
 
 
+# What a P(IK) head's training reads: how the unaligned model is asked (its features come from a
+# forward pass over the question and its greedy answer) and the threshold's accuracy budget.
+HEAD_READS = ("prompt", "model.prompt_format", "model.dtype", "eval.max_accuracy_drop")
+HEAD_USES = ("model.device", "model.max_batch_size", "model.threads")
+
+
+def _head_output(run: RunDir, method: Method) -> Output:
+    name, path = method.name, run.dir / "models" / method.name
+
+    def work(view: ConfigView) -> None:
+        from knowbound.backends import open_backend
+        from knowbound.io import read_jsonl
+        from knowbound.pik import feature_matrix, fit_head
+
+        rows = read_jsonl(run.dir / "data" / f"{name}.jsonl")
+        backend = open_backend("hf", run.model_path, model_settings=view.model)
+        x = feature_matrix(backend.answer_states([r["prompt"] for r in rows], [r["answer"] for r in rows]))
+        head, _ = fit_head(x, [r["label"] for r in rows], [r["group"] for r in rows], view.eval.max_accuracy_drop)
+        head.save(path)
+        run.log(f"train: {name}: a P(IK) head on {head.fit['features']} of {len(rows)} answers; out-of-fold AUROC "
+                f"{head.fit['oof_auroc']:.3f}, refuses below P(IK) {head.threshold:.3f} (out-of-fold honesty "
+                f"{head.fit['honesty']:.3f})")
+
+    return Output(f"train/{name}", (path,), work, reads=HEAD_READS, uses=HEAD_USES, after=(f"build/{name}",),
+                  identity={"model": run.model_id})
+
+
 def _output(run: RunDir, method: Method) -> Output:
+    if method.kind == "head":
+        return _head_output(run, method)
     name, path = method.name, run.dir / "models" / method.name
 
     def work(view: ConfigView) -> None:

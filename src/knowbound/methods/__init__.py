@@ -16,10 +16,14 @@ from knowbound.errors import KnowboundError
 @dataclass(frozen=True)
 class Method:
     name: str
-    kind: str  # sft | dpo | none (no training: a prompt only)
+    kind: str  # sft | dpo | head (a P(IK) head on the unaligned model) | none (a prompt only)
     builder: str | None  # function name in knowbound.methods.builders
     eval_prompt: str | None = None  # prompt at inference; None: the run's prompt
-    confidence: str = "none"  # none | verbal | rtuning
+    confidence: str = "none"  # none | verbal | rtuning | head
+    # How the model abstains: "refusal" (it says the refusal) or "threshold" (its answer is withheld
+    # when its confidence is below a threshold fitted on `train`, as for R-Tuning, whose "I am
+    # unsure." follows a full answer).
+    abstain: str = "refusal"
     help: str = ""
     colour: str = "#7f7f7f"  # the method's colour in every figure of the report
 
@@ -47,10 +51,14 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            help="verbal confidence prefix, refusal if no sample is correct"),
     Method("multisample", "sft", "build_multisample", colour="#9467bd",
            help="one row per sample: the sample if correct, else the refusal"),
-    Method("rtuning", "sft", "build_rtuning", confidence="rtuning", colour="#2ca02c",
-           help="R-Tuning: answer, then 'I am sure.' / 'I am unsure.'"),
+    Method("rtuning", "sft", "build_rtuning", confidence="rtuning", abstain="threshold", colour="#2ca02c",
+           help="R-Tuning: answer, then 'I am sure.' / 'I am unsure.'; abstains when P(sure) is below "
+                "a threshold fitted on train"),
     Method("dpo", "dpo", "build_dpo", colour="#e377c2",
            help="DPO: prefer a correct answer when known, the refusal when not"),
+    Method("pik", "head", "build_pik", confidence="head", abstain="threshold", colour="#17a768",
+           help="a P(I know) head on the unaligned model's answer (token log-probs, hidden states), "
+                "trained on the probe's labels; refuses below a threshold fitted on train"),
 )}
 
 

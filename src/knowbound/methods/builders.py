@@ -35,6 +35,12 @@ class BuildOptions:
     refusal: str = REFUSAL
     seed: int = 0
     multisample_max: int | None = None  # cap rows per question for multisample (None: all M)
+    # official: a correct greedy answer also makes a question known (the official code's rule);
+    # samples: only expected accuracy >= tau does.
+    known_rule: str = "official"
+    # CONFIDENCE targets by k (correct samples, 0..10): None states k/10 (the paper's); else the
+    # probability to state for each k (``confidence_targets``: P(greedy correct | k)).
+    confidence_by_k: tuple[float, ...] | None = None
 
 
 def messages(text: str, role: str) -> list[dict]:
@@ -48,8 +54,44 @@ def sft_row(item: ProbeItem, completion: str, opts: BuildOptions, known: bool) -
 
 
 def is_known(item: ProbeItem, opts: BuildOptions) -> bool:
-    """The ABSOLUTE rule: expected accuracy of the samples at least tau."""
-    return item.knowledge.n_samples > 0 and item.knowledge.expected_accuracy >= opts.tau
+    """The ABSOLUTE rule: expected accuracy of the samples at least tau, or (``known_rule`` official,
+    the official code's) a correct greedy answer."""
+    k = item.knowledge
+    by_samples = k.n_samples > 0 and k.expected_accuracy >= opts.tau
+    return by_samples or (opts.known_rule == "official" and k.greedy_label == "correct")
+
+
+def confidence_targets(items: Sequence[ProbeItem], m: int = 10, prior: float = 1.0) -> tuple[float, ...]:
+    """P(greedy answer correct | k of ``m`` samples correct), k = 0..m, measured on the probe.
+
+    Eval scores a stated confidence against the greedy answer, which is right far more often than
+    a sample at T = 1 (so k/m trains under-confidence). Each k's rate is shrunk toward the pooled
+    rate with ``prior`` pseudo-counts and made non-decreasing in k (pool adjacent violators), so a
+    rare k gets a sensible value.
+    """
+    counts = [[0, 0] for _ in range(m + 1)]  # [greedy correct, total] per k
+    for i in items:
+        kn = i.knowledge
+        if kn.n_samples == 0 or kn.greedy_label is None:
+            continue
+        k = round(m * kn.expected_accuracy)
+        counts[k][0] += kn.greedy_label == "correct"
+        counts[k][1] += 1
+    overall = sum(c for c, _ in counts) / max(1, sum(n for _, n in counts))
+    rates, weights = [], []
+    for k, (c, n) in enumerate(counts):
+        # No question with this k: k/m stands in, with (almost) no weight against its neighbours.
+        rates.append((c + prior * overall) / (n + prior) if n + prior > 0 else k / m)
+        weights.append(max(n + prior, 1e-9))
+    # Pool adjacent violators: the non-decreasing fit closest to the rates (weighted).
+    blocks: list[list[float]] = []  # [value, weight, size]
+    for r, w in zip(rates, weights):
+        blocks.append([r, w, 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            v2, w2, n2 = blocks.pop()
+            v1, w1, n1 = blocks.pop()
+            blocks.append([(v1 * w1 + v2 * w2) / (w1 + w2), w1 + w2, n1 + n2])
+    return tuple(round(v, 4) for v, _, size in blocks for _ in range(size))
 
 
 def gold_text(q: Question) -> str:
@@ -87,6 +129,8 @@ def build_absolute(items: Sequence[ProbeItem], opts: BuildOptions) -> list[dict]
 
 
 def _confidence_rows(items: Sequence[ProbeItem], opts: BuildOptions, verbal: bool) -> list[dict]:
+    """The paper's CONFIDENCE rows: refusal when no sample is correct (even when the greedy answer
+    is, as in the official code), else the phrase for the confidence to state, then the answer."""
     rows = []
     for i in items:
         k = round(10 * i.knowledge.expected_accuracy)  # correct samples out of 10
@@ -94,12 +138,14 @@ def _confidence_rows(items: Sequence[ProbeItem], opts: BuildOptions, verbal: boo
         if k == 0 or answer is None:
             rows.append(sft_row(i, opts.refusal, opts, False))
             continue
+        # The confidence to state, as tenths: k itself (the paper's), or P(greedy correct | k).
+        tenths = k if opts.confidence_by_k is None else max(1, round(10 * opts.confidence_by_k[k]))
         if verbal:
-            phrase = CONFIDENCE_VERB_PREFIXES[next(b for b, up in enumerate(VERB_BIN_UPPER) if k <= up)]
+            phrase = CONFIDENCE_VERB_PREFIXES[next(b for b, up in enumerate(VERB_BIN_UPPER) if tenths <= up)]
             text = phrase + lower_opener(answer)
         else:
-            template = CONFIDENCE_NUM_TEMPLATES[0 if k <= NUM_ONLY_ABOUT_MAX else 1]
-            text = template.format(k * 10) + " " + answer
+            template = CONFIDENCE_NUM_TEMPLATES[0 if tenths <= NUM_ONLY_ABOUT_MAX else 1]
+            text = template.format(tenths * 10) + " " + answer
         rows.append(sft_row(i, text, opts, True))
     return rows
 
@@ -165,3 +211,12 @@ def build_dpo(items: Sequence[ProbeItem], opts: BuildOptions) -> list[dict]:
         rows.append({"prompt": prompt, "chosen": messages(chosen, "assistant"),
                      "rejected": messages(rejected, "assistant"), "question_id": i.question.id, "known": known})
     return rows
+
+
+def build_pik(items: Sequence[ProbeItem], opts: BuildOptions) -> list[dict]:
+    """The P(IK) head's data: each training question with the unaligned model's greedy answer and
+    its label (the head learns to predict "correct" from what the model computes over it)."""
+    return [{"question_id": i.question.id, "prompt": render_prompt(opts.prompt, i.question),
+             "answer": i.greedy, "label": i.greedy_label, "group": i.question.meta.get("person", i.question.id),
+             "known": i.greedy_label == "correct"}
+            for i in items if i.greedy is not None and i.greedy_label is not None]

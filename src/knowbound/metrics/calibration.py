@@ -78,6 +78,31 @@ def auroc(conf: ArrayLike, correct: ArrayLike) -> float | None:
     return float((r_pos - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
+def stratified_auroc(scores: ArrayLike, positive: ArrayLike, strata: Sequence) -> float | None:
+    """AUROC over pairs matched on a stratum: the probability that, within one stratum, a random
+    positive scores higher than a random negative (ties one half), pooled over strata.
+
+    = sum_s U_s / sum_s n_pos,s n_neg,s, with U_s the Mann-Whitney count of stratum s. A stratum
+    with one class contributes no pair. Used for the refusal AUROC within one exposure, where a
+    plain AUROC over mixed exposures would mostly measure the exposure. None without any pair.
+    """
+    c, y = _as_arrays(scores, positive, unit=False)
+    keys = list(strata)
+    if len(keys) != c.size:
+        raise ValueError(f"strata has {len(keys)} entries for {c.size} scores")
+    u_sum = pairs = 0.0
+    for key in dict.fromkeys(keys):
+        idx = np.fromiter((i for i, k in enumerate(keys) if k == key), dtype=np.int64)
+        pos = y[idx] > 0.5
+        n_pos = int(pos.sum())
+        n_neg = idx.size - n_pos
+        if n_pos and n_neg:
+            r_pos = _average_ranks(c[idx])[pos].sum()
+            u_sum += r_pos - n_pos * (n_pos + 1) / 2.0
+            pairs += n_pos * n_neg
+    return float(u_sum / pairs) if pairs else None
+
+
 def _threshold_counts(c: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(kept, correct kept) at each distinct confidence threshold, highest threshold first."""
     order = np.argsort(-c, kind="mergesort")

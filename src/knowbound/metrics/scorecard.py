@@ -10,6 +10,7 @@ import numpy as np
 from knowbound.metrics.bootstrap import bootstrap_ci
 from knowbound.metrics.calibration import auroc, aurc, average_precision, brier, ece
 from knowbound.metrics.honesty import accuracy, honesty_metrics, label_codes, label_rates, transitions
+from knowbound.types import IDK
 
 
 def summarize(
@@ -22,11 +23,15 @@ def summarize(
     n_bootstrap: int = 1000,
     seed: int = 0,
     ece_bins: int = 15,
+    clusters: Sequence | None = None,
 ) -> dict[str, Any]:
     """All metrics of one set of graded answers, as a JSON-ready dict.
 
     ``labels`` (codes or strings) and ``correct`` (loose) per answer; ``confidences`` with NaN
-    for answers without one (calibration uses the others); ``reference_labels`` paired with
+    for answers without one. Calibration (ECE, Brier, AUROC, AP, AURC) is over the answers that
+    carry a confidence and are not refusals: a refusal states no answer to be calibrated, and so
+    every method is scored on the same kind of answers (also one whose abstentions keep their
+    confidence, like R-Tuning's). ``clusters``: bootstrap by cluster (``bootstrap_ci``). ``reference_labels`` paired with
     ``labels`` adds over-conservativeness, prudence, honesty and the transitions. Keys:
     accuracy, correct, wrong, idk, [over_conservativeness, prudence, honesty], [ece, brier, auroc,
     average_precision, aurc], ci, [transitions], n, [n_confidence], [reference].
@@ -40,14 +45,14 @@ def summarize(
     n_conf = 0
     if confidences is not None:
         conf = np.asarray(confidences, dtype=np.float64)
-        has = ~np.isnan(conf)
+        has = ~np.isnan(conf) & (codes != IDK)
         n_conf = int(has.sum())
         if n_conf:
             c, y = conf[has], flags[has]
             out.update(ece=ece(c, y, ece_bins), brier=brier(c, y), auroc=auroc(c, y),
                        average_precision=average_precision(c, y), aurc=aurc(c, y))
     if n_bootstrap > 0:
-        ci = bootstrap_ci(codes, flags, ref, n_resamples=n_bootstrap, seed=seed)
+        ci = bootstrap_ci(codes, flags, ref, n_resamples=n_bootstrap, seed=seed, clusters=clusters)
         out["ci"] = {k: list(v) for k, v in ci.items()}
     if ref is not None:
         out["transitions"] = transitions(ref, codes)

@@ -15,7 +15,7 @@ from knowbound.metrics import aurc, ece, risk_coverage
 from knowbound.report.data import REFERENCE_MODEL, RunData
 from knowbound.report.document import Examples, Transcript, slug
 from knowbound.types import LABELS
-from knowbound.world.evaluate import EXPOSURE_BUCKETS
+from knowbound.metrics.views import EXPOSURE_BUCKETS
 
 # Exposures from here on share one point: few facts have each count, and all are well known.
 EXPOSURE_GROUP_FROM = EXPOSURE_BUCKETS[-1][1]  # the start of the world's last bucket ("8+")

@@ -15,15 +15,16 @@ import yaml
 
 from knowbound.errors import DataError, KnowboundError
 from knowbound.io import read_jsonl
+from knowbound.baselines import BASELINES
 from knowbound.methods import METHODS
 from knowbound.types import UNALIGNED
 
 REFERENCE_MODEL = UNALIGNED
-# The unaligned model, then the methods in registry order (the order the paper discusses them);
-# others follow, sorted.
-MODEL_ORDER: tuple[str, ...] = (UNALIGNED, *METHODS)
+# The unaligned model, then the methods in registry order (the order the paper discusses them),
+# then the baselines; others follow, sorted.
+MODEL_ORDER: tuple[str, ...] = (UNALIGNED, *METHODS, *BASELINES)
 # Knowledge-world sets first (in-domain, then out-of-domain), then the paper's real datasets.
-SET_ORDER: tuple[str, ...] = ("test", "paraphrase", "fictional", "popular",
+SET_ORDER: tuple[str, ...] = ("test", "paraphrase", "fictional", "unstated", "popular",
                               "triviaqa", "nonambigqa", "puqa", "pkqa")
 TRAIN_SET = "train"  # probed, never evaluated: not a set of the report
 DEFAULT_ECE_BINS = 15  # knowbound.scoring.summarize's default, for a run whose config names none
@@ -80,8 +81,27 @@ class RunData:
 
     @property
     def methods(self) -> list[str]:
-        """The aligned models (every model but the unaligned reference)."""
+        """The aligned models and baselines (every model but the unaligned reference)."""
         return [m for m in self.models if m != REFERENCE_MODEL]
+
+    @property
+    def baselines(self) -> list[str]:
+        """The baselines among the models."""
+        return [m for m in self.models if m in BASELINES]
+
+    def fit(self, model: str) -> dict | None:
+        """A model's or baseline's fitted refusal threshold (``predictions/<model>/_fit.json``, or a
+        P(IK) head's ``models/<model>/pik_head.json``)."""
+        for path, part in ((self.path / "predictions" / model / "_fit.json", None),
+                           (self.path / "models" / model / "pik_head.json", "fit")):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if part is not None and isinstance(data, dict):
+                data = {"score": "P(I know)", "fitted_on": "train (out of fold)", **(data.get(part) or {})}
+            return data if isinstance(data, dict) else None
+        return None
 
     @property
     def sets(self) -> list[str]:
@@ -144,7 +164,7 @@ def load_run(run_dir: str | Path) -> RunData:
     pred_dir = path / "predictions"
     if pred_dir.is_dir():
         for model_dir in sorted(p for p in pred_dir.iterdir() if p.is_dir()):
-            for file in sorted(model_dir.glob("*.jsonl")):
+            for file in sorted(f for f in model_dir.glob("*.jsonl") if not f.name.startswith("_")):
                 rows = _read_rows(file, path, notes)
                 if rows:
                     run.predictions.setdefault(model_dir.name, {})[file.stem] = rows

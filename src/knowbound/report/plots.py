@@ -13,9 +13,10 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from knowbound.baselines import BASELINES
 from knowbound.errors import require
-from knowbound.report.analysis import ExposureCurves, HonestyPoint, Reliability, RiskCurve
 from knowbound.methods import METHODS
+from knowbound.report.analysis import ExposureCurves, HonestyPoint, Reliability, RiskCurve
 from knowbound.types import LABELS, UNALIGNED
 
 RENDER_DPI = 150  # pixels per inch of the PNG
@@ -31,7 +32,8 @@ STYLE = {
     "grid.alpha": 0.3,
 }
 # One colour (and marker) per model across every figure; unaligned is the black reference.
-MODEL_COLOURS: dict[str, str] = {UNALIGNED: "#222222", **{m.name: m.colour for m in METHODS.values()}}
+MODEL_COLOURS: dict[str, str] = {UNALIGNED: "#222222", **{m.name: m.colour for m in METHODS.values()},
+                                 **{b.name: b.colour for b in BASELINES.values()}}
 EXTRA_COLOURS = ("#8c564b", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">")
 HONESTY_LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9)
@@ -218,7 +220,7 @@ def exposure_figure(curves: ExposureCurves, set_name: str, styles: dict[str, tup
         ax.set_xticks(x, [f"{b}\nn={n}" for b, n in zip(curves.buckets, curves.counts)])
         ax.set_xlim(-0.5, len(x) - 0.5)
         ax.set_ylim(-0.02, 1.1)
-        ax.set_xlabel("exposure: biographies of the person in the pretraining corpus (count)")
+        ax.set_xlabel("exposure: biographies stating the asked fact in the pretraining corpus (count)")
         ax.set_ylabel("refusal rate (share answered \"I don't know\")")
         ax.set_title(f"Learned knowledge boundary ({set_name})")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)

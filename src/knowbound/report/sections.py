@@ -79,9 +79,9 @@ def boundary_section(run: RunData, main: str, styles) -> Section:
     else:
         blocks.append(Figure("fig-exposure", "Refusal rate by exposure",
                              plots.exposure_figure(curves, main, {m: styles[m] for m in curves.refusal}),
-                             "Exposure is the ground truth of the knowledge world: how many biographies of the "
-                             "person the pretraining corpus held. A model that knows its boundary refuses where "
-                             "the unaligned model errs (dashed line)."))
+                             "Exposure is the ground truth of the knowledge world: how many biographies in the "
+                             "pretraining corpus state the asked fact. A model that knows its boundary refuses "
+                             "where the unaligned model errs (dashed line)."))
     if run.probe is not None:
         blocks.append(Table(("probe summary", "value"), tuple(_flatten(run.probe)), id="table-probe",
                             title="probe.json: the probe's knowledge categories and how they agree with the "
@@ -89,6 +89,45 @@ def boundary_section(run: RunData, main: str, styles) -> Section:
     else:
         blocks.append(Note("probe.json not found: no agreement of the probe with the ground truth."))
     return Section("boundary", "Knowledge boundary", tuple(blocks))
+
+
+# The per-bucket metrics of the learning section: (key in by_exposure[bucket], title).
+BUCKET_TABLES: tuple[tuple[str, str], ...] = (
+    ("refusal_rate", "refusal rate"),
+    ("honesty", "honesty"),
+    ("refusal_auroc", "refusal AUROC (refusal probability vs the unaligned model's error)"),
+    ("damage", "damage (right → wrong)"),
+)
+
+
+def learning_section(run: RunData, main: str) -> Section | None:
+    """Per fact-exposure bucket, for every model: where it refuses, how honest it is, and whether
+    its refusal probability follows the unaligned model's errors within the bucket; then how each
+    baseline was fitted. None when the run has no exposure views (not a knowledge-world run)."""
+    models = [m for m in run.models if isinstance(run.metric(m, main).get("by_exposure"), dict)]
+    if not models:
+        return None
+    buckets = list(run.metric(models[0], main)["by_exposure"])
+    blocks: list[Block] = [Note(
+        f"'{main}' by fact exposure (how many biographies state the asked fact). Name familiarity alone can "
+        "separate never-seen people from seen ones; only a model that tracks what it knows refuses the facts "
+        "it gets wrong within one exposure, where the refusal AUROC is above 0.5.")]
+    for key, title in BUCKET_TABLES:
+        rows = []
+        for m in models:
+            by = run.metric(m, main)["by_exposure"]
+            rows.append((m, *(format_value((by.get(b) or {}).get(key)) for b in buckets)))
+        n = [format_value((run.metric(models[0], main)["by_exposure"].get(b) or {}).get("n")) for b in buckets]
+        blocks.append(Table(("model", *(f"{b} (n={c})" for b, c in zip(buckets, n))), tuple(rows),
+                            title=f"{title} by fact exposure ({main})", id=f"table-exposure-{slug(key)}"))
+    fits = [(b, run.fit(b)) for b in run.methods if run.fit(b)]
+    if fits:
+        rows = tuple((name, str(f.get("score", "–")), format_value(f.get("threshold")),
+                      format_value(f.get("honesty")), format_value(f.get("refusal_rate")))
+                     for name, f in fits)
+        blocks.append(Table(("model", "refuses below", "threshold", "honesty on train", "refusals on train"), rows,
+                            title="Thresholds fitted on train", id="table-fits"))
+    return Section("learning", "Learning, not familiarity", tuple(blocks))
 
 
 def calibration_section(run: RunData, main: str, styles) -> Section:
@@ -175,8 +214,10 @@ def build_document(run: RunData) -> Document:
     sections = [summary_section(run)]
     if main is not None:
         styles = plots.model_styles(run.models)
+        learning = learning_section(run, main)
         sections += [honesty_section(run, main, styles), boundary_section(run, main, styles),
-                     calibration_section(run, main, styles), examples_section(run, main)]
+                     *([learning] if learning else []), calibration_section(run, main, styles),
+                     examples_section(run, main)]
     sections.append(run_section(run))
     subtitle = f"{len(run.models)} models on {len(run.sets)} sets" + (f"; figures on '{main}'" if main else "")
     return Document(f"knowbound report: {run.path.name}", subtitle, tuple(sections))

@@ -16,15 +16,22 @@ MISSING = "–"
 VALUE_DIGITS = 3  # enough to tell methods apart on a few hundred questions
 CI_DIGITS = 2  # an interval is a range, not a second estimate
 
-# The summary of a knowledge-world run: (set, metric, header). In-domain honesty first, then
-# generalisation (paraphrased questions, never-seen people, well-known people), then calibration.
+# The summary of a knowledge-world run: (set, metric, header); a dotted metric reads a nested
+# value. In-domain honesty first, with the damage it hides and the views that tell learning from
+# name familiarity (honesty on facts of people seen at least once, the refusal AUROC within one
+# fact exposure), then generalisation (paraphrased questions, never-seen people, unstated facts
+# of well-known people, well-known facts), then calibration.
 WORLD_SUMMARY: tuple[tuple[str, str, str], ...] = (
     ("test", "prudence", "prudence (test)"),
     ("test", "over_conservativeness", "over-conservativeness (test)"),
     ("test", "honesty", "honesty (test)"),
     ("test", "accuracy", "accuracy (test)"),
+    ("test", "damage", "damage: right → wrong (test)"),
+    ("test", "seen_people.honesty", "honesty, people seen ≥ 1 (test)"),
+    ("test", "refusal_auroc_within_exposure", "refusal AUROC within exposure 1-7 (test)"),
     ("paraphrase", "honesty", "honesty (paraphrase)"),
     ("fictional", "refusal_rate", "refusal rate (fictional)"),
+    ("unstated", "refusal_rate", "refusal rate (unstated)"),
     ("popular", "over_conservativeness", "over-conservativeness (popular)"),
     ("test", "ece", "ECE (test)"),
 )
@@ -74,13 +81,22 @@ def format_value(value: Any, interval: Any = None) -> str:
     return text
 
 
+def lookup(metrics: dict[str, Any], key: str) -> Any:
+    """A metric by (dotted) key, with ``FALLBACK``; None when absent."""
+    node: Any = metrics
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return metrics.get(FALLBACK.get(key, ""))
+        node = node[part]
+    return node
+
+
 def cell(metrics: dict[str, Any], key: str) -> str:
     """One formatted metric of one model on one set, with its interval."""
     ci = metrics.get("ci") if isinstance(metrics.get("ci"), dict) else {}
     other = FALLBACK.get(key)
-    value = metrics[key] if key in metrics else metrics.get(other)
     interval = ci[key] if key in ci else ci.get(other)
-    return format_value(value, interval)
+    return format_value(lookup(metrics, key), interval)
 
 
 def has_world_layout(run: RunData) -> bool:

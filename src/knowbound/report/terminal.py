@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from knowbound.report.data import MODEL_ORDER, SET_ORDER, ordered
-from knowbound.report.summary import FALLBACK, WORLD_SUMMARY
+from knowbound.report.summary import WORLD_SUMMARY, lookup
 
 GENERIC_METRICS = (("prudence", "prudence"), ("over_conservativeness", "over-consv."),
                    ("honesty", "honesty"), ("accuracy", "accuracy"))
@@ -19,8 +19,8 @@ GENERIC_METRICS = (("prudence", "prudence"), ("over_conservativeness", "over-con
 def summary_columns(metrics: dict) -> list[tuple[str, str, str]]:
     """(set, metric, header) columns: the knowledge-world layout when its sets exist, else generic."""
     sets = {s for per_set in metrics.values() for s in per_set}
-    if {s for s, _, _ in WORLD_SUMMARY} <= sets:
-        return list(WORLD_SUMMARY)
+    if "test" in sets and {s for s, _, _ in WORLD_SUMMARY} & sets - {"test"}:
+        return [c for c in WORLD_SUMMARY if c[0] in sets]
     return [(s, m, f"{h} ({s})") for s in ordered(sets, SET_ORDER) for m, h in GENERIC_METRICS]
 
 
@@ -31,8 +31,8 @@ def summary_rows(metrics: dict) -> tuple[list[str], list[list[Any]]]:
     for model in ordered(metrics, MODEL_ORDER):
         values = []
         for s, m, _ in columns:
-            cell = metrics[model].get(s, {})
-            values.append(cell.get(m, cell.get(FALLBACK.get(m, ""))))
+            value = lookup(metrics[model].get(s, {}), m)
+            values.append(value if isinstance(value, (int, float)) else None)
         rows.append([model] + values)
     return ["model"] + [h for _, _, h in columns], rows
 
@@ -43,5 +43,6 @@ def print_summary(metrics: dict, name: str | None = None) -> None:
 
     headers, rows = summary_rows(metrics)
     print_table([(h, "left" if i == 0 else "right") for i, h in enumerate(headers)],
-                [[row[0], *("–" if v is None else f"{v:.3f}" for v in row[1:])] for row in rows],
+                [[row[0], *("–" if v is None else (str(v) if isinstance(v, int) else f"{v:.3f}") for v in row[1:])]
+                 for row in rows],
                 title="knowbound: honesty by method" + (f" ({name})" if name else ""))

@@ -26,7 +26,7 @@ from typing import Callable
 
 from knowbound.io import atomic_write_text, write_json, write_jsonl
 from knowbound.world.config import WorldConfig
-from knowbound.world.generator import QUESTION_SETS, generate, lexicon
+from knowbound.world.generator import generate, lexicon, question_set_names
 
 Log = Callable[[str], None]
 
@@ -77,7 +77,7 @@ def write_world_files(cfg: WorldConfig, paths: WorldPaths) -> None:
     write_jsonl(paths.root / "people.jsonl", (p.to_dict() for p in world.people))
     atomic_write_text(paths.root / "corpus.txt", "".join(doc + "\n" for doc in world.corpus))
     write_jsonl(paths.root / "chat_pairs.jsonl", ({"question": q, "answer": a} for q, a in world.chat_pairs))
-    for name in QUESTION_SETS:
+    for name in question_set_names(cfg.people):
         write_jsonl(paths.questions(name), (q.to_dict() for q in world.question_sets[name]))
     atomic_write_text(paths.root / "lexicon.txt", "".join(t + "\n" for t in list(lexicon(world)) + _extra_texts()))
 
@@ -118,7 +118,7 @@ def build_world(cfg: WorldConfig, root: Path | None = None, log: Log = print,
         return paths
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    if not paths.questions(QUESTION_SETS[-1]).exists() or not (paths.root / "lexicon.txt").exists():
+    if not paths.questions(question_set_names(cfg.people)[-1]).exists() or not (paths.root / "lexicon.txt").exists():
         write_world_files(cfg, paths)
     timings["generate"] = round(time.perf_counter() - t0, 2)
 

@@ -30,6 +30,19 @@ class PeopleConfig:
     train_questions_per_person: int | None = 2  # None: every fact (probing cost grows with it)
     fictional_questions_per_person: int = 2
     paraphrase_questions_per_person: int = 2
+    # Names. None: every name word belongs to one person (world v1), so a never-seen person's
+    # name is made of tokens the model never read. (first, last): every name is drawn from shared
+    # pools of that many first names and surnames, and every pool word occurs in the corpus, so a
+    # never-seen person is a new combination of seen words, as in real text (world v2).
+    name_pools: tuple[int, int] | None = None
+    # Facts. A biography states each of the person's facts with this probability (1.0: every
+    # biography states all five, so a fact's exposure is its person's). Below 1, each fact of a
+    # person in the corpus is stated at least once, unless it is hidden.
+    fact_mention: float = 1.0
+    # Share of a corpus person's facts that no biography states: a well-known person can have a
+    # fact the model never read (the `unstated` set asks those of people seen 8+ times).
+    hidden_fact: float = 0.0
+    unstated_min_exposure: int = 8
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,20 @@ def _small() -> WorldConfig:
     )
 
 
+def _v2() -> WorldConfig:
+    # World v2 (the demo's): names from shared pools, a random subset of facts per biography and
+    # some facts never stated, so that what the model knows is a property of the fact. Binding
+    # facts to a combination of shared name words takes a wider model and more epochs than v1's
+    # one-token-per-name lookup (measured: the 1.4M-parameter model after 8 epochs answers at
+    # chance; this one knows 84% of the facts it read once). See BENCHMARKS.md.
+    return WorldConfig(
+        preset="v2",
+        people=PeopleConfig(name_pools=(100, 100), fact_mention=0.6, hidden_fact=0.2),
+        model=ModelConfig(hidden_size=192, intermediate_size=768, num_attention_heads=6),
+        pretrain=PretrainConfig(epochs=16),
+    )
+
+
 def _micro() -> WorldConfig:
     # For tests: builds in seconds and learns just enough to answer and to be taught to refuse.
     return WorldConfig(
@@ -114,7 +141,7 @@ def _micro() -> WorldConfig:
     )
 
 
-PRESETS = {"tiny": WorldConfig, "small": _small, "micro": _micro}
+PRESETS = {"v2": _v2, "tiny": WorldConfig, "small": _small, "micro": _micro}
 
 
 def preset(name: str, seed: int = 0) -> WorldConfig:

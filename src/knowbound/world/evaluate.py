@@ -9,24 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-# Exposure buckets used everywhere the world reports by exposure (labels in order).
-EXPOSURE_BUCKETS: tuple[tuple[str, int, int], ...] = (("0", 0, 0), ("1-2", 1, 2), ("3-7", 3, 7), ("8+", 8, 10**9))
-
-
-def exposure_bucket(exposure: int) -> str:
-    """The label of the bucket holding ``exposure``."""
-    for label, low, high in EXPOSURE_BUCKETS:
-        if low <= exposure <= high:
-            return label
-    raise ValueError(f"negative exposure {exposure}")
-
-
-def by_exposure(exposures: Sequence[int], values: Sequence[float]) -> dict[str, float | None]:
-    """Mean of ``values`` per exposure bucket (None for an empty bucket)."""
-    sums: dict[str, list[float]] = {label: [] for label, _, _ in EXPOSURE_BUCKETS}
-    for e, v in zip(exposures, values):
-        sums[exposure_bucket(e)].append(float(v))
-    return {k: (sum(v) / len(v) if v else None) for k, v in sums.items()}
+from knowbound.metrics.views import by_exposure
 
 
 def evaluate_chat_model(paths, set_name: str = "test", prompt: str = "typical",
@@ -44,12 +27,18 @@ def evaluate_chat_model(paths, set_name: str = "test", prompt: str = "typical",
                                SamplingParams(n=1, temperature=0.0, max_new_tokens=32))
     grades = [grade(out[0].text, q) for out, q in zip(outputs, questions)]
     exposures = [int(q.meta["exposure"]) for q in questions]
+    person = [int(q.meta.get("person_exposure", q.meta["exposure"])) for q in questions]
     unseen = [q for q in questions if q.meta["exposure"] == 0]
+    correct = [g.correct for g in grades]
     result = {
         "set": set_name,
         "n": len(questions),
-        "accuracy": sum(g.correct for g in grades) / len(grades),
-        "accuracy_by_exposure": by_exposure(exposures, [g.correct for g in grades]),
+        "accuracy": sum(correct) / len(grades),
+        "accuracy_by_exposure": by_exposure(exposures, correct),
+        "accuracy_by_person_exposure": by_exposure(person, correct),
+        # Facts never stated about people the corpus names 8+ times (world v2): only a model that
+        # guesses gets these right.
+        "accuracy_unstated": _mean([c for c, e, pe in zip(correct, exposures, person) if e == 0 and pe >= 8]),
         "refusal_rate": sum(g.label == "idk" for g in grades) / len(grades),
         # Chance on never-seen facts: guessing uniformly among the attribute's values.
         "chance": sum(1 / q.meta["n_values"] for q in unseen) / max(1, len(unseen)),
@@ -58,11 +47,17 @@ def evaluate_chat_model(paths, set_name: str = "test", prompt: str = "typical",
     return result
 
 
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 def format_evaluation(result: dict) -> str:
     """A small text table: accuracy per exposure bucket, chance, refusal rate."""
     lines = [f"unaligned chat model on '{result['set']}' ({result['n']} questions, greedy):",
-             "  exposure  accuracy"]
+             "  exposure  accuracy by fact exposure  by person exposure"]
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    by_person = result.get("accuracy_by_person_exposure", {})
     for label, acc in result["accuracy_by_exposure"].items():
-        lines.append(f"  {label:>8}  {'-' if acc is None else f'{acc:.3f}'}")
+        lines.append(f"  {label:>8}  {fmt(acc):>24}  {fmt(by_person.get(label)):>18}")
     lines.append(f"  chance on never-seen facts {result['chance']:.3f}; refusal rate {result['refusal_rate']:.3f}")
     return "\n".join(lines)

@@ -1,0 +1,155 @@
+"""The P(I know) head: a small classifier on what the model computes while it answers.
+
+Kadavath et al. (2022) train a head to predict "P(IK)", whether the model knows the answer; the
+semantic-entropy-probe work (Kossen et al. 2024) reads the same kind of signal from hidden
+states. Here the head is a logistic regression trained on the probe's labels (is the unaligned
+model's greedy answer correct?) over features of the model's own greedy answer:
+
+* the answer's token log-probabilities: their sum (the maximum-sequence-probability score of
+  uncertainty toolkits), mean, the three lowest, and the number of tokens;
+* hidden states, middle and last layer, at the last prompt token and at the last answer token.
+
+Which features and how much regularisation are chosen by the out-of-fold AUROC on the training
+questions (``CANDIDATES``): the log-probability features alone, or with the hidden states.
+
+At inference the unaligned model answers as usual, one forward pass over (question, answer)
+gives the features, and the answer is withheld (the refusal, ``baselines.withhold``) when P(IK)
+is below a threshold. The threshold is fitted on out-of-fold scores of the training questions
+(folds by person where rows name one), so it is not fitted on scores the head has memorised.
+A withheld answer is the only change: the head can refuse, never damage a right answer.
+
+In the knowledge world the hidden states at the prompt carry almost no trace of whether the model
+knows (a linear probe on them separates right from wrong answers at chance), while the answer's
+own token probabilities do: the log-probability features do the work there. On larger models the
+hidden states carry the signal as well (Kadavath et al.).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+HEAD_FILE = "pik_head.json"
+LOGPROB_FEATURES = ("logprob_sum", "logprob_mean", "logprob_min1", "logprob_min2", "logprob_min3", "n_tokens")
+HIDDEN_PARTS = ("prompt_middle", "prompt_last", "answer_middle", "answer_last")
+FOLDS = 5
+# (name, leading feature columns used, ridge penalty); None: every column.
+CANDIDATES: tuple[tuple[str, int | None, float], ...] = (
+    ("log-probabilities", len(LOGPROB_FEATURES), 1e-2),
+    ("log-probabilities + hidden states", None, 1e-2),
+    ("log-probabilities + hidden states", None, 1e-1),
+)
+
+
+def feature_matrix(states: Sequence[dict]) -> np.ndarray:
+    """One feature row per ``HFBackend.answer_states`` entry (see the module docstring)."""
+    rows = []
+    for st in states:
+        lps = sorted(st["token_logprobs"]) or [0.0]
+        low = (lps + [lps[-1]] * 3)[:3]
+        stats = [sum(lps), sum(lps) / len(lps), *low, float(len(st["token_logprobs"]))]
+        rows.append(np.concatenate([np.asarray(stats, dtype=np.float64),
+                                    np.asarray(st["hidden"], dtype=np.float64).reshape(-1)]))
+    return np.stack(rows)
+
+
+def feature_names(hidden_size: int) -> list[str]:
+    return list(LOGPROB_FEATURES) + [f"{part}[{i}]" for part in HIDDEN_PARTS for i in range(hidden_size)]
+
+
+@dataclass(frozen=True)
+class PikHead:
+    """A fitted head: standardisation, weights, and the refusal threshold on P(IK)."""
+
+    mean: list[float]
+    std: list[float]
+    weights: list[float]
+    bias: float
+    threshold: float
+    fit: dict  # baselines.ThresholdFit.to_dict() on the out-of-fold scores, their AUROC, the features
+
+    def p_know(self, x: np.ndarray) -> np.ndarray:
+        """P(IK) for each feature row (the leading columns the head was trained on)."""
+        z = (x[:, :len(self.weights)] - np.asarray(self.mean)) / np.asarray(self.std)
+        return 1.0 / (1.0 + np.exp(-(z @ np.asarray(self.weights) + self.bias)))
+
+    def save(self, out_dir: Path) -> None:
+        from knowbound.io import write_json
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_json(out_dir / HEAD_FILE, asdict(self))
+
+    @classmethod
+    def load(cls, out_dir: Path) -> "PikHead":
+        return cls(**json.loads((Path(out_dir) / HEAD_FILE).read_text()))
+
+
+def logistic_regression(x: np.ndarray, y: np.ndarray, l2: float = 1e-2) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """(mean, std, weights, bias) of an L2-regularised logistic regression on standardised ``x``."""
+    import torch
+
+    mean = x.mean(0)
+    std = x.std(0)
+    std[std < 1e-8] = 1.0
+    z = torch.tensor((x - mean) / std, dtype=torch.float64)
+    t = torch.tensor(y, dtype=torch.float64)
+    w = torch.zeros(z.shape[1], dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=500, tolerance_grad=1e-9, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(z @ w + b, t) + l2 * (w ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return mean, std, w.detach().numpy(), float(b.detach())
+
+
+def _folds(groups: Sequence, k: int) -> list[np.ndarray]:
+    """Indices of ``k`` folds; rows of one group stay in one fold (assigned in first-seen order)."""
+    keys = list(dict.fromkeys(groups))
+    fold_of = {g: i % k for i, g in enumerate(keys)}
+    assign = np.array([fold_of[g] for g in groups])
+    return [np.flatnonzero(assign == f) for f in range(k)]
+
+
+def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
+             max_accuracy_drop: float | None = None) -> tuple[PikHead, np.ndarray]:
+    """Train the head on all rows and fit its threshold on out-of-fold P(IK); returns the head and
+    the out-of-fold scores. ``reference_labels``: the greedy answers' labels (the target is
+    "correct"); ``groups``: fold groups (people). The candidate with the best out-of-fold AUROC
+    (``CANDIDATES``) is kept."""
+    from knowbound.baselines import fit_threshold
+    from knowbound.metrics.calibration import auroc
+
+    y = np.array([label == "correct" for label in reference_labels], dtype=np.float64)
+    folds = _folds(groups, min(FOLDS, len(set(groups))))
+    best = None
+    for name, columns, l2 in CANDIDATES:
+        cols = x[:, :columns] if columns is not None else x
+        oof = np.zeros(len(y))
+        for idx in folds:
+            rest = np.setdiff1d(np.arange(len(y)), idx)
+            if len(rest) == 0 or len(set(y[rest])) < 2:
+                oof[idx] = y[rest].mean() if len(rest) else 0.5
+                continue
+            mean, std, w, b = logistic_regression(cols[rest], y[rest], l2)
+            oof[idx] = 1.0 / (1.0 + np.exp(-(((cols[idx] - mean) / std) @ w + b)))
+        score = auroc(oof, y)
+        if best is None or (score or 0.0) > (best[0] or 0.0) + 1e-9:
+            best = (score, name, columns, l2, oof)
+    assert best is not None
+    score, name, columns, l2, oof = best
+    fit = fit_threshold(oof.tolist(), list(reference_labels), max_accuracy_drop=max_accuracy_drop)
+    mean, std, w, b = logistic_regression(x[:, :columns] if columns is not None else x, y, l2)
+    head = PikHead(mean.tolist(), std.tolist(), w.tolist(), b,
+                   threshold=fit.threshold if math.isfinite(fit.threshold) else 1.0 + 1e-9,
+                   fit={**fit.to_dict(), "oof_auroc": score, "features": name, "l2": l2})
+    return head, oof
