@@ -9,7 +9,7 @@ PIP_PIN ?= pip==26.3
 TORCH_PIN ?= torch==2.13.0
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: venv test test-slow test-all demo lock clean
+.PHONY: venv test test-slow test-all demo demo-real lock clean
 
 # Every package at the version in the lock (torch first, so no other package pulls a CUDA build),
 # then knowbound itself without resolving anything again.
@@ -37,6 +37,10 @@ test-all: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/knowbound world build --preset v2
 	$(VENV)/bin/knowbound run configs/demo.yaml
+
+# The loop on a real instruct model offline: SmolLM2-135M-Instruct on GeoNames facts.
+demo-real: $(STAMP)
+	$(VENV)/bin/knowbound run configs/smollm2-facts.yaml
 
 # Re-resolve the newest versions that pyproject.toml allows, in a scratch venv, into the lock.
 lock:

@@ -59,10 +59,14 @@ CASES: dict[str, tuple[object, list[str]]] = {
     "model.device": ("cpu", []),
     "model.max_batch_size": (7, []),
     "model.threads": (2, []),
+    "model.gguf_file": ("other.gguf", []),  # ignored while model.world is set
+    "model.stop": (["\n"], FROM_PROBE),
     "data.train.source": ("world:popular", ["questions/train", *PROBE_ON]),
     "data.train.adapter": ("knowbound", ["questions/train", *PROBE_ON]),
     "data.train.split": ("train", ["questions/train", *PROBE_ON]),
     "data.train.limit": (50, ["questions/train", *PROBE_ON]),
+    "data.train.role": ("in-domain", []),  # a role only changes the report's summary, of eval sets
+    **{f"data.eval.{s}.role": ("known", ["report"]) for s in SETS},
     **{f"data.eval.{s}.{k}": (v, [f"questions/{s}", f"eval/*/{s}", *SCORES]) for s in SETS
        for k, v in (("source", "world:train"), ("adapter", "knowbound"), ("split", "test"), ("limit", 9))},
     "probe.m": (3, PROBE_ON + SAMPLES),

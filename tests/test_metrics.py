@@ -240,3 +240,17 @@ def test_fit_threshold_maximises_honesty_within_an_accuracy_budget():
     budget = fit_threshold(scores, ref, max_accuracy_drop=0.0)
     assert (budget.threshold, budget.honesty) == (0.3, pytest.approx(5 / 6))
     assert fit_threshold([0.5, 0.5], ["correct", "correct"]).threshold == 0.5  # refuse nothing
+
+
+def test_threshold_score_hand_computed():
+    from knowbound.metrics import threshold_score
+
+    # NEW: 3 correct, 2 wrong, 5 idk of 10. At t = 0.75 a wrong answer costs 0.75 / 0.25 = 3.
+    assert threshold_score(NEW, 0.75) == pytest.approx((3 - 2 * 3) / 10)
+    assert threshold_score(NEW, 0.5) == pytest.approx((3 - 2) / 10)
+    assert threshold_score(NEW, 0.0) == pytest.approx(0.3)  # t = 0: plain share correct
+    # Refusing a wrong answer instead of giving it raises the score; at t = 0.9 by 9 / n.
+    fewer_wrong = ["idk" if x == "wrong" else x for x in NEW]
+    assert threshold_score(fewer_wrong, 0.9) - threshold_score(NEW, 0.9) == pytest.approx(2 * 9 / 10)
+    with pytest.raises(ValueError, match="threshold must be in"):
+        threshold_score(NEW, 1.0)

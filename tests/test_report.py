@@ -22,11 +22,13 @@ from knowbound.report.analysis import confidence_rows, exposure_curves, reliabil
 from knowbound.report.data import MODEL_ORDER, RunData, load_run, ordered
 from knowbound.testing.fake_run import DEFAULT_METHODS, INJECTION, make_fake_run
 
+# One column group per set role: test in-domain, paraphrase out-of-distribution, fictional
+# unanswerable, popular known (the fake run's rows name no person's exposure: no seen-people column).
 SUMMARY_COLUMNS = [
     "model", "prudence (test)", "over-conservativeness (test)", "honesty (test)", "accuracy (test)",
-    "damage: right → wrong (test)", "honesty, people seen ≥ 1 (test)", "refusal AUROC within exposure 1-7 (test)",
-    "honesty (paraphrase)", "refusal rate (fictional)", "refusal rate (unstated)", "over-conservativeness (popular)",
-    "ECE (test)",
+    "damage: right → wrong (test)", "refusal AUROC within exposure 1-7 (test)", "ECE (test)",
+    "honesty (paraphrase)", "accuracy (paraphrase)", "refusal rate (fictional)", "refusal rate (popular)",
+    "accuracy (popular)",
 ]
 EXPECTED_FIGURES = (
     ["fig-honesty", "fig-exposure", "fig-risk-coverage"]
@@ -111,7 +113,7 @@ def test_summary_table_holds_metrics_json_numbers_with_intervals(report):
     assert absolute["honesty (test)"] == expected(m["absolute"]["test"], "honesty")
     assert absolute["prudence (test)"] == expected(m["absolute"]["test"], "prudence")
     assert absolute["honesty (paraphrase)"] == expected(m["absolute"]["paraphrase"], "honesty")
-    assert absolute["over-conservativeness (popular)"] == expected(m["absolute"]["popular"], "over_conservativeness")
+    assert absolute["refusal rate (popular)"] == expected(m["absolute"]["popular"], "refusal_rate", "idk")
     # refusal_rate has no interval of its own: the idk share's is the same quantity.
     assert rows["dpo"]["refusal rate (fictional)"] == expected(m["dpo"]["fictional"], "refusal_rate", "idk")
     assert rows["rtuning"]["ECE (test)"] == f"{m['rtuning']['test']['ece']:.3f}"
@@ -202,9 +204,9 @@ def test_missing_optional_files_become_notes(tmp_path):
     assert 'id="fig-transitions-dpo"' in html  # transitions come from metrics.json, still there
     assert "dpo: no predictions on &#x27;test&#x27;" in html
     assert "No confidence on &#x27;test&#x27; (left out): unaligned, absolute, dpo." in html
-    rows = by_model(tables_of(html)["table-summary"])
-    assert rows["absolute"]["honesty (paraphrase)"] == "–"
-    assert rows["absolute"]["refusal rate (fictional)"] == "–"
+    # The summary shows the sets the run has: no columns for sets it did not evaluate.
+    header = tables_of(html)["table-summary"][0]
+    assert header[1] == "prudence (test)" and not [h for h in header if "paraphrase" in h or "fictional" in h]
 
 
 def _drop_exposure(path: Path) -> None:
@@ -221,7 +223,12 @@ def test_real_dataset_run_gets_one_table_per_set(tmp_path):
         _drop_exposure(path)
     html = write_report(run_dir)[0].read_text()
     tables = tables_of(html)
-    assert "table-summary" not in tables
+    # One column group per role: TriviaQA in-domain, PUQA unanswerable (only a refusal is right).
+    assert tables["table-summary"][0] == ["model", "prudence (triviaqa)", "over-conservativeness (triviaqa)",
+                                          "honesty (triviaqa)", "accuracy (triviaqa)",
+                                          "damage: right → wrong (triviaqa)",
+                                          "refusal AUROC within exposure 1-7 (triviaqa)", "ECE (triviaqa)",
+                                          "refusal rate (puqa)"]
     assert {"table-set-triviaqa", "table-set-puqa"} <= set(tables)
     assert "figures on &#x27;triviaqa&#x27;" in html
     assert 'id="fig-transitions-rtuning"' in html and 'id="fig-reliability-rtuning"' in html
@@ -345,3 +352,15 @@ def test_learning_section_shows_every_model_by_fact_exposure(report):
     by_exposure = report["metrics"]["absolute"]["test"]["by_exposure"]
     assert rows["absolute"][refusal[0][1]] == f"{by_exposure['0']['refusal_rate']:.3f}"
     assert "table-exposure-refusal-auroc" in tables and "table-exposure-honesty" in tables
+
+
+def test_set_roles_come_from_the_config_or_the_source():
+    from knowbound.report.summary import set_roles
+
+    config = {"data": {"eval": {"test": {"source": "geofacts:test"}, "invented": {"source": "geofacts:invented"},
+                                "popular": {"source": "geofacts:popular"}, "topic": {"source": "geofacts:ood"},
+                                "mine": {"source": "x.jsonl", "role": "known"}, "pq": {"source": "p.jsonl",
+                                                                                    "adapter": "puqa"}}}}
+    assert set_roles(config, ["test", "invented", "popular", "topic", "mine", "pq"]) == {
+        "test": "in-domain", "invented": "unanswerable", "popular": "known", "topic": "ood", "mine": "known",
+        "pq": "unanswerable"}

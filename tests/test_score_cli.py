@@ -126,3 +126,24 @@ def test_data_show_bad_file_is_one_line(tmp_path, capsys):
     assert main(["data", "show", str(tmp_path / "q.jsonl")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "q.jsonl:2: field 'question': missing" in err
+
+
+def test_threshold_scores_in_output_and_table(tmp_path, capsys):
+    import json
+
+    from knowbound.cli import main
+
+    pred = tmp_path / "p.jsonl"
+    pred.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "1", "question": "Capital of France?", "answers": ["Paris"], "pred_text": "Paris."},
+        {"id": "2", "question": "Capital of Spain?", "answers": ["Madrid"], "pred_text": "Rome."},
+        {"id": "3", "question": "Capital of Chad?", "answers": ["N'Djamena"], "pred_text": "I don't know."},
+        {"id": "4", "question": "Capital of Peru?", "answers": ["Lima"], "pred_text": "Lima."}]) + "\n")
+    out = tmp_path / "m.json"
+    assert main(["score", str(pred), "--threshold", "0.75", "--threshold", "0.5", "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    # 2 correct, 1 wrong, 1 refusal: t=0.75 -> (2 - 3) / 4; t=0.5 -> (2 - 1) / 4
+    assert result["threshold_score"] == {"0.75": -0.25, "0.5": 0.25}
+    assert "threshold score (t=0.75)" in capsys.readouterr().out
+    assert main(["score", str(pred), "--output", str(out)]) == 0
+    assert set(json.loads(out.read_text())["threshold_score"]) == {"0.5", "0.75", "0.9"}

@@ -118,13 +118,3 @@ def withhold(rows: Sequence[dict], refuse: Callable[[dict], bool], refusal: str)
             row.update(pred_text=refusal, label="idk", correct=False, refusal=True)
         out.append(row)
     return out
-
-
-def consistency(greedy: str, samples: Sequence[str]) -> float | None:
-    """Share of ``samples`` whose normalised text equals the greedy answer's; None without samples."""
-    from knowbound.grading import normalize_answer
-
-    if not samples:
-        return None
-    target = normalize_answer(greedy)
-    return sum(normalize_answer(s) == target for s in samples) / len(samples)

@@ -70,7 +70,14 @@ class ModelSection:
     world: str | None = None  # tiny | small | micro: build (or reuse) that world and use its chat model
     world_seed: int = 0
     world_dir: str | None = None  # cache directory for worlds (default ~/.cache/knowbound/worlds)
-    path: str | None = None  # Hub name or local path (ignored when `world` is set)
+    # Hub name, local path, a GGUF file (path ending in .gguf), or a named real model (smollm2-135m);
+    # ignored when `world` is set. GGUF files are converted once to safetensors in the cache.
+    path: str | None = None
+    gguf_file: str | None = None  # a GGUF file inside the directory `path`
+    # Stop strings for the unaligned model's answers (probe, samples, its eval), e.g. ["\n"]: a chat
+    # model that rambles past its answer costs every sample the full token budget. Trained models
+    # stop where their training answers ended.
+    stop: tuple[str, ...] = ()
     backend: str = "hf"  # hf | openai (training and eval of trained models always use hf)
     base_url: str | None = None  # openai backend only
     api_key_env: str = "OPENAI_API_KEY"
@@ -89,6 +96,9 @@ class SetSection:
     adapter: str | None = None
     split: str | None = None
     limit: int | None = None
+    # What the set tests, for the report's summary: in-domain | ood | unanswerable (only a refusal
+    # is right, like PUQA) | known (refusing is wrong, like PKQA). None: from the adapter or source.
+    role: str | None = field(default=None, metadata={"choices": ("in-domain", "ood", "unanswerable", "known")})
 
 
 @dataclass(frozen=True)
@@ -228,7 +238,7 @@ def _build(cls: type, data: dict, where: str, path: str):
         if choices and f.name in kwargs:
             value = kwargs[f.name]
             for item in value if isinstance(value, tuple) else (value,):
-                if item not in choices:
+                if item is not None and item not in choices:
                     raise DataError(path, f"unknown value {item!r} (known: {', '.join(choices)})",
                                     field=f"{where}.{f.name}" if where else f.name)
     return cls(**kwargs)

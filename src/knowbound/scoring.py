@@ -100,6 +100,7 @@ def score_predictions(
     n_bootstrap: int = 1000,
     seed: int = 0,
     ece_bins: int = 15,
+    thresholds: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Grade ``new`` (and ``reference``, matched by id) and summarise; see ``summarize``.
 
@@ -114,7 +115,8 @@ def score_predictions(
         extra["judge_changed"] = _rejudge(new, graded, rejudge)
         if reference is not None:
             extra["reference_judge_changed"] = _rejudge(reference, graded_ref, rejudge)
-    out = _result(new, graded, graded_ref, n_bootstrap=n_bootstrap, seed=seed, ece_bins=ece_bins)
+    out = _result(new, graded, graded_ref, n_bootstrap=n_bootstrap, seed=seed, ece_bins=ece_bins,
+                  **({} if thresholds is None else {"thresholds": tuple(thresholds)}))
     out.update(extra, scoring=mode)
     return out
 
@@ -161,6 +163,7 @@ def score_files(
     seed: int = 0,
     ece_bins: int = 15,
     workers: int = 1,
+    thresholds: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Read and score prediction files (what ``knowbound score`` runs).
 
@@ -168,19 +171,20 @@ def score_files(
     this one does the predictions (same results; about half the time on two idle cores). A judge
     (``rejudge``) keeps everything in this process.
     """
+    extra = {} if thresholds is None else {"thresholds": tuple(thresholds)}
     with gc_paused():
         if (reference is None or rejudge is not None or workers < 2 or not Path(reference).is_file()
                 or Path(reference).stat().st_size < _WORKER_MIN_BYTES):
             new = read_predictions(predictions, skip_bad=skip_bad)
             ref = read_predictions(reference, skip_bad=skip_bad) if reference is not None else None
             return score_predictions(new, ref, mode=mode, rejudge=rejudge, n_bootstrap=n_bootstrap, seed=seed,
-                                     ece_bins=ece_bins)
+                                     ece_bins=ece_bins, **extra)
         check_mode(mode)
         with _Worker(_graded_file, str(reference), mode, skip_bad) as worker:
             new = read_predictions(predictions, skip_bad=skip_bad)
             graded = _grade(new, mode, {})
             graded_ref = worker.result()
-        out = _result(new, graded, graded_ref, n_bootstrap=n_bootstrap, seed=seed, ece_bins=ece_bins)
+        out = _result(new, graded, graded_ref, n_bootstrap=n_bootstrap, seed=seed, ece_bins=ece_bins, **extra)
         out["scoring"] = mode
         return out
 

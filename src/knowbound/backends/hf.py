@@ -7,8 +7,8 @@ M times, and three things matter that ``generate`` does not give together —
 * every row draws its randomness from its own stream, seeded from (seed, prompt, sample index)
   (``base.row_seed``), so a completion does not depend on its batch mates, on the batch size, or
   on which batches a resumed run skipped — and global RNG state is never touched;
-* the per-step work is a few tensor ops on the whole batch (no per-row Python), and the loop
-  ends as soon as every row has finished.
+* the per-step work is a few tensor ops on the whole batch (no per-row Python); rows that have
+  finished leave the batch (their cache rows dropped), and the loop ends when every row has.
 
 Prompts are left-padded and sorted by length; position ids come from the attention mask exactly
 as in ``generate``, so greedy output equals ``model.generate(do_sample=False)``. On out-of-memory
@@ -31,6 +31,9 @@ DEFAULT_MAX_BATCH_SIZE = 1024
 # With stop strings, active rows are decoded every this many steps to end them early. The text is
 # always cut exactly afterwards, so this only trades Python work against wasted steps.
 STOP_CHECK_EVERY = 4
+# Finished rows leave the batch once they are a quarter of it (and at least this many): answers of
+# very different lengths then cost what they generate, not the longest one's length.
+COMPACT_MIN_ROWS = 8
 # logprobs_of materialises [rows, length, vocab] logits; keep one batch below this many floats.
 LOGIT_BUDGET = 2**27
 
@@ -249,20 +252,28 @@ class HFBackend:
         done = torch.zeros(batch, dtype=torch.bool, device=self.device)
         hit_eos = torch.zeros(batch, dtype=torch.bool, device=self.device)
         n_gen = torch.zeros(batch, dtype=torch.long, device=self.device)  # tokens incl. the end token
+        live = torch.arange(batch, device=self.device)  # the rows still in the model's batch
         for t in range(steps):
             scores = logits.float()
-            tok = self._choose(scores, None if uniforms is None else uniforms[:, t], params)
+            tok = self._choose(scores, None if uniforms is None else uniforms[live, t], params)
             lp = scores.gather(1, tok[:, None]).squeeze(1) - scores.logsumexp(-1)
-            tokens[:, t] = tok.masked_fill(done, self.tokenizer.pad_token_id)
-            logps[:, t] = lp.masked_fill(done, 0.0)
-            n_gen += (~done).long()
-            eos_now = torch.isin(tok, self.eos_ids) & ~done
-            hit_eos |= eos_now
-            done |= eos_now
+            finished = done[live]
+            tokens[live, t] = tok.masked_fill(finished, self.tokenizer.pad_token_id)
+            logps[live, t] = lp.masked_fill(finished, 0.0)
+            n_gen[live] += (~finished).long()
+            eos_now = torch.isin(tok, self.eos_ids) & ~finished
+            hit_eos[live] |= eos_now
+            done[live] |= eos_now
             if params.stop and (t + 1) % STOP_CHECK_EVERY == 0:
                 done |= self._stopped(tokens[:, : t + 1], n_gen, done, params.stop)
             if t + 1 == steps or bool(done.all()):
                 break
+            finished = done[live]
+            if int(finished.sum()) >= max(COMPACT_MIN_ROWS, len(live) // 4):
+                # Drop finished rows from the batch: the rest no longer pay for them.
+                keep = (~finished).nonzero().squeeze(1)
+                cache.reorder_cache(keep)
+                live, tok, full_mask, next_pos = live[keep], tok[keep], full_mask[keep], next_pos[keep]
             full_mask[:, width + t] = 1
             step_mask = full_mask if static else full_mask[:, : width + t + 1]
             out = self.model(input_ids=tok[:, None], attention_mask=step_mask,

@@ -22,7 +22,10 @@ def run(args: argparse.Namespace) -> int:
 
     result = run_until(args, args.until)
     if result.metrics is not None:
-        print_summary(result.metrics, result.name)
+        import yaml
+
+        config = yaml.safe_load((result.run_dir / "config.yaml").read_text(encoding="utf-8"))
+        print_summary(result.metrics, result.name, config)
     else:
         print_stages(result)
     message(f"run directory: {result.run_dir}/")

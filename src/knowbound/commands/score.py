@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                         help="bootstrap resamples for 95%% intervals (0: none; default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--threshold", type=float, action="append", metavar="T",
+                        help="threshold score at T (repeatable; default 0.5, 0.75 and 0.9): a correct answer "
+                             "scores 1, a refusal 0, a wrong one -T/(1-T) (Kalai et al. 2025)")
     parser.add_argument("--ece-bins", type=int, default=15, help="equal-width ECE bins (default 15)")
     parser.add_argument("--workers", type=int, default=1,
                         help="1: one process (default); 2: grade a large reference in a second process "
@@ -61,6 +64,8 @@ def render(result: dict[str, Any]) -> list[tuple[list[tuple[str, str]], list[lis
         rows.append([label, "n/a" if value is None else f"{value:.4f}",
                      f"[{interval[0]:.4f}, {interval[1]:.4f}]" if interval else ""])
     tables = [([("metric", "left"), ("value", "right"), ("95% CI", "right")], rows, None)]
+    for t, value in (result.get("threshold_score") or {}).items():
+        rows.append([f"threshold score (t={t})", "n/a" if value != value else f"{value:.4f}", ""])
     if "transitions" in result:
         labels = list(result["transitions"])
         tables.append(([("reference \\ new", "left")] + [(label, "right") for label in labels],
@@ -82,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
                                        method=args.judge_method, cache_path=args.judge_cache)
     result = score_files(args.predictions, args.reference, args.scoring, skip_bad=args.skip_bad,
                          n_bootstrap=args.bootstrap, seed=args.seed, ece_bins=args.ece_bins, rejudge=rejudge,
-                         workers=args.workers)
+                         workers=args.workers, thresholds=args.threshold)
     reference = f" against {args.reference}" if args.reference else ""
     message(f"{args.predictions}{reference}: {result['n']} answers, {args.scoring} scoring")
     for columns, rows, title in render(result):

@@ -40,8 +40,13 @@ class RowSource:
 def open_rows(source: str | os.PathLike, *, split: str | None = None, on_error: ErrorHandler | None = None) -> RowSource:
     """Open ``source``: a .jsonl/.json/.csv/.parquet file, a dataset directory, or a Hub name.
 
-    A Hub name may carry a config after a colon: ``trivia_qa:rc.nocontext``.
+    A Hub name may carry a config after a colon: ``trivia_qa:rc.nocontext``. ``geofacts:<set>[@<seed>]``
+    is a set built from GeoNames data (``knowbound.datasets.geofacts``).
     """
+    if str(source).startswith("geofacts:"):
+        from knowbound.datasets.geofacts import geofacts_rows  # lazy: it needs the GeoNames packages
+
+        return RowSource(str(source), "geofacts", geofacts_rows(str(source)))
     path = Path(source)
     if path.is_file():
         kind = FILE_KINDS.get(path.suffix.lower())

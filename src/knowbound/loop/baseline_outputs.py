@@ -72,7 +72,8 @@ def _sample_output(run: RunDir, set_name: str) -> Output:
         k = consistency_k(view)
         stats = sample_questions(run.questions(set_name), run.backend(UNALIGNED, view), path, n=k,
                                  temperature=p.temperature, top_p=p.top_p, max_new_tokens=p.max_new_tokens,
-                                 greedy=False, seed=view.seed, prompt=view.prompt, batch_size=p.batch_size)
+                                 greedy=False, seed=view.seed, prompt=view.prompt, batch_size=p.batch_size,
+                                 stop=view.model.stop)
         run.log(f"eval: samples on {set_name}: {k} per question for self-consistency "
                 f"({stats.generated} generated, {stats.skipped} already done)")
 
@@ -98,7 +99,7 @@ def _person_exposure(meta) -> float:
 
 def _train_scores(run: RunDir, view: ConfigView, baseline: str) -> tuple[list[float], list[str]]:
     """(score, unaligned greedy label) of every probed training question with a greedy label."""
-    from knowbound.baselines import consistency
+    from knowbound.grading.agreement import consistency
     from knowbound.loop.label import read_knowledge
 
     items = [i for i in read_knowledge(run.dir, run.questions("train")) if i.knowledge.greedy_label]
@@ -114,7 +115,8 @@ def _train_scores(run: RunDir, view: ConfigView, baseline: str) -> tuple[list[fl
         scores = [float(greedy[i.question.id]) for i in items]
     else:
         k = consistency_k(view)
-        scores = [consistency(i.knowledge.greedy or "", i.knowledge.samples[:k]) or 0.0 for i in items]
+        scores = [consistency(i.knowledge.greedy or "", i.knowledge.samples[:k], i.question.question) or 0.0
+                  for i in items]
     return scores, [i.knowledge.greedy_label for i in items]
 
 
@@ -195,7 +197,7 @@ def _rule(run: RunDir, view: ConfigView, name: str, set_name: str
     if name == "max-probability":
         logprob = lambda row: float(row.get("logprob") if row.get("logprob") is not None else -math.inf)  # noqa: E731
         return (lambda row: math.exp(logprob(row))), (lambda row: fit.refuses(logprob(row)))
-    from knowbound.baselines import consistency
+    from knowbound.grading.agreement import consistency
     from knowbound.io import read_jsonl
     from knowbound.loop.label import group_samples
 
@@ -205,7 +207,7 @@ def _rule(run: RunDir, view: ConfigView, name: str, set_name: str
     def agree(row: dict) -> float:
         by_index = samples.get(row["id"], {})
         texts = [s.text for i, s in sorted(by_index.items()) if s.finish_reason != "error"][:k]
-        value = consistency(row["pred_text"], texts)
+        value = consistency(row["pred_text"], texts, row.get("question", ""))
         return 0.0 if value is None or math.isnan(value) else value
 
     return agree, (lambda row: fit.refuses(agree(row)))

@@ -54,7 +54,8 @@ def _softmax2(a: float, b: float) -> float:
 
 
 def predict(backend, questions: Sequence[Question], method: Method | None, prompt: str,
-            *, max_new_tokens: int = 64, mode: str = "default", refusal: str = REFUSAL) -> list[Prediction]:
+            *, max_new_tokens: int = 64, mode: str = "default", refusal: str = REFUSAL,
+            stop: tuple[str, ...] = ()) -> list[Prediction]:
     """Greedy answers of ``backend`` to ``questions``, graded; ``method`` None is the unaligned model."""
     from knowbound.grading import grade
     from knowbound.prompts import render_prompt
@@ -64,7 +65,7 @@ def predict(backend, questions: Sequence[Question], method: Method | None, promp
     confidence_kind = method.confidence if method is not None else "none"
     # R-Tuning's certainty is read by scoring both replies after the certainty question, so the
     # answer is generated only up to that question.
-    stop = (RTUNING_QUESTION,) if confidence_kind == "rtuning" else ()
+    stop = (RTUNING_QUESTION,) if confidence_kind == "rtuning" else tuple(stop)
     outputs = backend.generate(prompts, SamplingParams(n=1, temperature=0.0, max_new_tokens=max_new_tokens, stop=stop))
     texts = [out[0].text for out in outputs]
 
@@ -161,7 +162,8 @@ def _output(run: RunDir, model: str, method: Method | None, set_name: str) -> Ou
 
         backend = run.backend(model if trained else UNALIGNED, view)
         rows = [r.to_dict() for r in predict(backend, run.questions(set_name), method, view.prompt,
-                                             max_new_tokens=view.eval.max_new_tokens, mode=view.grading)]
+                                             max_new_tokens=view.eval.max_new_tokens, mode=view.grading,
+                                             stop=() if trained else view.model.stop)]
         if by_threshold:
             from knowbound.baselines import withhold
 

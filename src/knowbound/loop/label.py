@@ -2,13 +2,16 @@
 
 Each question gets an expected accuracy (the share of correct samples), a SliCK category
 (Gekhman et al. 2024) and a label-free estimate, the agreement of the samples with their most
-common answer, usable when a set has no gold answers. ``knowledge.jsonl`` keeps the graded
+common answer (compared on what they answer, ``knowbound.grading.agreement``), usable when a set
+has no gold answers. ``knowledge.jsonl`` keeps the graded
 answers too, for the build stage; ``probe.json`` summarises the categories.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+
+from knowbound.grading.agreement import agreement
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -32,16 +35,6 @@ def slick_category(greedy_correct: Sequence[bool], any_sample_correct: bool) -> 
     if any(greedy_correct):
         return MAYBE_KNOWN
     return WEAKLY_KNOWN if any_sample_correct else UNKNOWN
-
-
-def agreement(texts: Sequence[str]) -> float | None:
-    """Share of answers equal (after normalisation) to the most common one; None if no answers."""
-    from knowbound.grading import normalize_answer
-
-    if not texts:
-        return None
-    counts = Counter(normalize_answer(t) for t in texts)
-    return counts.most_common(1)[0][1] / len(texts)
 
 
 def group_samples(rows: Iterable[dict]) -> dict[str, dict[int, Sample]]:
@@ -75,7 +68,7 @@ def label_question(question: Question, samples: dict[int, Sample], mode: str = "
         n_samples=len(grades),
         expected_accuracy=n_correct / len(grades) if grades else 0.0,
         category=slick_category(greedy_flags, n_correct > 0),
-        agreement=agreement([s.text for s in sampled]),
+        agreement=agreement([s.text for s in sampled], question.question),
         meta=dict(question.meta),
         greedy=None if greedy_grade is None else greedy.text,
         greedy_label=None if greedy_grade is None else greedy_grade.label,

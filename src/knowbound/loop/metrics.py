@@ -19,7 +19,8 @@ def set_metrics(rows: Sequence[dict], reference_rows: Sequence[dict], *, n_boots
     model's rows: the scorecard, plus ``refusal_rate``, ``failed``, ``damage`` (right answers that
     became wrong), ``withheld`` (answers withheld by a threshold, and how many were right),
     ``refusal_auroc`` (how well ``p_refusal`` ranks the reference's non-correct answers above its
-    correct ones) and, on the knowledge world, the views of ``knowbound.metrics.views``.
+    correct ones) and the views of ``knowbound.metrics.views``: by question kind where rows name
+    one (``meta.kind``), and by exposure on the knowledge world.
 
     Bootstrap intervals resample people (``meta.person``) when every row names one, else rows.
     """
@@ -50,6 +51,12 @@ def set_metrics(rows: Sequence[dict], reference_rows: Sequence[dict], *, n_boots
     has_p = bool(graded) and all(p is not None for p in p_ref)
     if has_p:
         out["refusal_auroc"] = auroc(p_ref, [label != "correct" for label in ref_labels])
+    kinds = [m.get("kind") for m in metas]
+    if graded and all(isinstance(k, str) for k in kinds) and len(set(kinds)) > 1:
+        from knowbound.metrics.views import kind_views
+
+        out.update(kind_views(labels, [bool(r["correct"]) for r in graded], ref_labels, kinds,
+                              p_ref if has_p else None))
     exposures = [m.get("exposure") for m in metas]
     if graded and all(isinstance(e, int) for e in exposures):
         persons = [m.get("person_exposure") for m in metas]

@@ -16,7 +16,7 @@ from knowbound.types import UNALIGNED
 NAME = "probe"
 # How the unaligned model is asked, beside which model it is (the run's model identity). The
 # unaligned model's other settings (max_batch_size, threads, device, api_key_env) change no answer.
-MODEL_READS = ("model.backend", "model.base_url", "model.prompt_format", "model.dtype")
+MODEL_READS = ("model.backend", "model.base_url", "model.prompt_format", "model.dtype", "model.stop")
 MODEL_USES = ("model.device", "model.max_batch_size", "model.threads", "model.api_key_env")
 READS = ("probe.m", "probe.temperature", "probe.top_p", "probe.max_new_tokens", "probe.prompt_variants",
          "prompt", "seed", *MODEL_READS)
@@ -41,10 +41,11 @@ def outputs(run: RunDir) -> list[Output]:
         run.log(f"probe: {len(questions)} questions x (greedy + {p.m} samples at T={p.temperature})")
         stats = sample_questions(questions, backend, out, n=p.m, temperature=p.temperature, top_p=p.top_p,
                                  max_new_tokens=p.max_new_tokens, greedy=True, seed=view.seed, prompt=view.prompt,
-                                 batch_size=p.batch_size)
+                                 batch_size=p.batch_size, stop=view.model.stop)
         for name, path in zip(p.prompt_variants, variants):
             sample_questions(questions, backend, path, n=0, greedy=True, seed=view.seed,
-                             max_new_tokens=p.max_new_tokens, prompt=name, batch_size=p.batch_size)
+                             max_new_tokens=p.max_new_tokens, prompt=name, batch_size=p.batch_size,
+                             stop=view.model.stop)
         if stats.failed:
             raise KnowboundError(f"probe: {stats.failed} samples failed; re-run to retry them")
         run.log(f"probe: {stats.generated} answers generated ({stats.rate:.0f}/s), {stats.skipped} already done")

@@ -12,7 +12,7 @@ from knowbound.loop.rundir import ConfigView, Output, RunDir, StageResult, fill
 
 NAME = "questions"
 # A set's own section (source, adapter, split, limit); the content of its file is an identity.
-READS = ("{set_key}",)
+READS = ("{set_key}.source", "{set_key}.adapter", "{set_key}.split", "{set_key}.limit")
 
 
 def question_sets(cfg: RunConfig) -> dict[str, tuple[str, object]]:

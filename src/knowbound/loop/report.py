@@ -5,7 +5,7 @@ from __future__ import annotations
 from knowbound.loop.rundir import ConfigView, Output, RunDir, StageResult
 
 NAME = "report"
-READS: tuple[str, ...] = ()  # the report reads the run's files, config.yaml among them, not the config
+# The report reads the run's files (config.yaml among them) and, of the config, the sets' roles.
 
 
 def outputs(run: RunDir) -> list[Output]:
@@ -16,7 +16,8 @@ def outputs(run: RunDir) -> list[Output]:
 
         write_report(run.dir)
 
-    return [Output("report", (run.dir / "report.html", run.dir / "report.md"), work, reads=READS,
+    reads = tuple(f"data.eval.{name}.role" for name in run.cfg.data.eval)
+    return [Output("report", (run.dir / "report.html", run.dir / "report.md"), work, reads=reads,
                    after=("metrics", "label"))]
 
 

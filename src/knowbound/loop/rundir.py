@@ -134,6 +134,8 @@ class RunDir:
     model_path: str = ""
     model_id: str = ""  # which unaligned model: the world's name and seed, or model.path
     sources: dict[str, str] = field(default_factory=dict)  # "world" -> the world's question directory
+    provenance: dict = field(default_factory=dict)  # where the model came from (GGUF hash, licence)
+    served_model: str = ""  # the model's name for a server backend (model.path as written)
     digests: dict[str, str] = field(default_factory=dict)  # output key -> digest (stage_digests)
     results: dict[str, StageResult] = field(default_factory=dict)  # stage -> what it did (run_loop)
     _backends: dict = field(default_factory=dict)
@@ -218,7 +220,8 @@ class RunDir:
 
         m = view.model
         if model == UNALIGNED:
-            backend = open_backend(m.backend, self.model_path, model_settings=m)
+            name = self.model_path if m.backend == "hf" else (self.served_model or self.model_path)
+            backend = open_backend(m.backend, name, model_settings=m)
         else:
             path = self.dir / "models" / model
             if (path / "adapter_config.json").exists():
@@ -258,7 +261,11 @@ def resolve_model(run: RunDir) -> None:
         run.model_id = f"world:{paths.root.name}"
         run.sources = {"world": str(paths.root / "questions")}
     elif cfg.model.path:
-        run.model_path = run.model_id = cfg.model.path
+        from knowbound.gguf_models import resolve_model_source
+
+        resolved = resolve_model_source(cfg.model.path, cfg.model.gguf_file, log=run.log)
+        run.model_path, run.model_id, run.provenance = resolved.path, resolved.identity, resolved.provenance
+        run.served_model = cfg.model.path
     else:
         raise KnowboundError("the config names no model: set model.world or model.path")
 
@@ -274,6 +281,13 @@ def prepare(cfg: RunConfig, log: Log = print) -> RunDir:
     m = run.manifest()
     m.update({"name": cfg.name, "seed": cfg.seed, "config_hash": config_hash(cfg), "model": run.model_id,
               "versions": environment()})
+    if run.provenance:
+        m["model_source"] = run.provenance
+    sources = [cfg.data.train.source, *(spec.source for spec in cfg.data.eval.values())]
+    if any(src.startswith("geofacts:") for src in sources):
+        from knowbound.datasets.geofacts import provenance
+
+        m["data_source"] = {"geofacts": provenance()}
     m.setdefault("stages", {})
     write_json(run.manifest_path, m)
     run.digests = stage_digests(run)

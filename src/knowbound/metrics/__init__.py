@@ -15,6 +15,7 @@ from knowbound.metrics.honesty import (
     label_codes,
     label_rates,
     refusal_rate,
+    threshold_score,
     transition_matrix,
     transitions,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "label_rates",
     "refusal_rate",
     "risk_coverage",
+    "threshold_score",
     "transition_matrix",
     "transitions",
 ]

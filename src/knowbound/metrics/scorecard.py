@@ -9,7 +9,9 @@ import numpy as np
 
 from knowbound.metrics.bootstrap import bootstrap_ci
 from knowbound.metrics.calibration import auroc, aurc, average_precision, brier, ece
-from knowbound.metrics.honesty import accuracy, honesty_metrics, label_codes, label_rates, transitions
+from knowbound.metrics.honesty import (
+    DEFAULT_THRESHOLDS, accuracy, honesty_metrics, label_codes, label_rates, threshold_score, transitions,
+)
 from knowbound.types import IDK
 
 
@@ -24,6 +26,7 @@ def summarize(
     seed: int = 0,
     ece_bins: int = 15,
     clusters: Sequence | None = None,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
 ) -> dict[str, Any]:
     """All metrics of one set of graded answers, as a JSON-ready dict.
 
@@ -31,7 +34,9 @@ def summarize(
     for answers without one. Calibration (ECE, Brier, AUROC, AP, AURC) is over the answers that
     carry a confidence and are not refusals: a refusal states no answer to be calibrated, and so
     every method is scored on the same kind of answers (also one whose abstentions keep their
-    confidence, like R-Tuning's). ``clusters``: bootstrap by cluster (``bootstrap_ci``). ``reference_labels`` paired with
+    confidence, like R-Tuning's). ``clusters``: bootstrap by cluster (``bootstrap_ci``).
+    ``thresholds``: the threshold scores to report (``threshold_score``), as ``threshold_score``
+    {"0.75": value}. ``reference_labels`` paired with
     ``labels`` adds over-conservativeness, prudence, honesty and the transitions. Keys:
     accuracy, correct, wrong, idk, [over_conservativeness, prudence, honesty], [ece, brier, auroc,
     average_precision, aurc], ci, [transitions], n, [n_confidence], [reference].
@@ -42,6 +47,8 @@ def summarize(
     out: dict[str, Any] = {"accuracy": accuracy(flags), **label_rates(codes)}
     if ref is not None:
         out.update(honesty_metrics(ref, codes))
+    if thresholds:
+        out["threshold_score"] = {f"{t:g}": threshold_score(codes, t) for t in thresholds}
     n_conf = 0
     if confidences is not None:
         conf = np.asarray(confidences, dtype=np.float64)

@@ -25,7 +25,7 @@ REFERENCE_MODEL = UNALIGNED
 MODEL_ORDER: tuple[str, ...] = (UNALIGNED, *METHODS, *BASELINES)
 # Knowledge-world sets first (in-domain, then out-of-domain), then the paper's real datasets.
 SET_ORDER: tuple[str, ...] = ("test", "paraphrase", "fictional", "unstated", "popular",
-                              "triviaqa", "nonambigqa", "puqa", "pkqa")
+                              "triviaqa", "nonambigqa", "puqa", "pkqa", "ood", "invented")
 TRAIN_SET = "train"  # probed, never evaluated: not a set of the report
 DEFAULT_ECE_BINS = 15  # knowbound.scoring.summarize's default, for a run whose config names none
 
@@ -122,6 +122,15 @@ class RunData:
             return sum("transitions" in self.metrics.get(m, {}).get(s, {}) for m in self.methods)
 
         return max(sets, key=lambda s: (with_transitions(s), -sets.index(s)))
+
+    @property
+    def config(self) -> dict | None:
+        """config.yaml as data (None when absent or unreadable)."""
+        try:
+            data = yaml.safe_load(self.config_text or "")
+        except yaml.YAMLError:
+            return None
+        return data if isinstance(data, dict) else None
 
     @property
     def ece_bins(self) -> int:

@@ -10,7 +10,7 @@ from knowbound.report.data import REFERENCE_MODEL, RunData
 from knowbound.report.document import (
     Block, Code, Document, ExampleGroup, Figure, Gallery, Heading, Note, Section, Table, slug,
 )
-from knowbound.report.summary import format_value, has_world_layout, set_table, world_summary
+from knowbound.report.summary import format_value, set_table, summary_table
 
 
 def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -26,11 +26,14 @@ def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
 
 def summary_section(run: RunData) -> Section:
     blocks: list[Block] = [Note(n) for n in run.notes]
-    if has_world_layout(run):
-        blocks.append(world_summary(run))
-        blocks.append(Note("Value with its bootstrap 95% interval; prudence, over-conservativeness and honesty "
-                           "are measured against the unaligned model's answers to the same questions. "
-                           "\"–\": the run has no such set or metric."))
+    summary = summary_table(run)
+    if summary is not None:
+        blocks.append(summary)
+        blocks.append(Note("One column group per set role: in-domain, out-of-distribution, unanswerable (only a "
+                           "refusal is right), known (refusing is wrong); the role is the config's "
+                           "data.eval.<set>.role or follows the set's source. Value with its bootstrap 95% "
+                           "interval; prudence, over-conservativeness and honesty are measured against the "
+                           "unaligned model's answers to the same questions. \"–\": no such metric."))
         blocks.append(Heading("All metrics by set"))
     tables = [t for t in (set_table(run, s) for s in run.sets) if t is not None]
     blocks.extend(tables)
@@ -100,26 +103,38 @@ BUCKET_TABLES: tuple[tuple[str, str], ...] = (
 )
 
 
+# The slices of the learning section: (metrics key, what the slices are, why they matter).
+SLICINGS: tuple[tuple[str, str, str], ...] = (
+    ("by_exposure", "fact exposure",
+     "how many biographies state the asked fact. Name familiarity alone can separate never-seen people from seen "
+     "ones; only a model that tracks what it knows refuses the facts it gets wrong within one exposure, where the "
+     "refusal AUROC is above 0.5."),
+    ("by_kind", "question kind",
+     "a model can refuse by kind of question (every capital, no continent) and look honest overall; within one "
+     "kind, a refusal AUROC above 0.5 shows it refuses the facts the unaligned model gets wrong."),
+)
+
+
 def learning_section(run: RunData, main: str) -> Section | None:
-    """Per fact-exposure bucket, for every model: where it refuses, how honest it is, and whether
-    its refusal probability follows the unaligned model's errors within the bucket; then how each
-    baseline was fitted. None when the run has no exposure views (not a knowledge-world run)."""
-    models = [m for m in run.models if isinstance(run.metric(m, main).get("by_exposure"), dict)]
-    if not models:
+    """Per slice (fact exposure, question kind), for every model: where it refuses, how honest it
+    is, and whether its refusal probability follows the unaligned model's errors within the slice;
+    then how each threshold was fitted. None when the run has no such views."""
+    blocks: list[Block] = []
+    for key, what, why in SLICINGS:
+        models = [m for m in run.models if isinstance(run.metric(m, main).get(key), dict)]
+        if not models:
+            continue
+        slices = list(run.metric(models[0], main)[key])
+        blocks.append(Note(f"'{main}' by {what}: {why}"))
+        n = [format_value((run.metric(models[0], main)[key].get(b) or {}).get("n")) for b in slices]
+        for metric, title in BUCKET_TABLES:
+            rows = tuple((m, *(format_value((run.metric(m, main)[key].get(b) or {}).get(metric)) for b in slices))
+                         for m in models)
+            blocks.append(Table(("model", *(f"{b} (n={c})" for b, c in zip(slices, n))), rows,
+                                title=f"{title} by {what} ({main})",
+                                id=f"table-{key.removeprefix('by_')}-{slug(metric)}"))
+    if not blocks:
         return None
-    buckets = list(run.metric(models[0], main)["by_exposure"])
-    blocks: list[Block] = [Note(
-        f"'{main}' by fact exposure (how many biographies state the asked fact). Name familiarity alone can "
-        "separate never-seen people from seen ones; only a model that tracks what it knows refuses the facts "
-        "it gets wrong within one exposure, where the refusal AUROC is above 0.5.")]
-    for key, title in BUCKET_TABLES:
-        rows = []
-        for m in models:
-            by = run.metric(m, main)["by_exposure"]
-            rows.append((m, *(format_value((by.get(b) or {}).get(key)) for b in buckets)))
-        n = [format_value((run.metric(models[0], main)["by_exposure"].get(b) or {}).get("n")) for b in buckets]
-        blocks.append(Table(("model", *(f"{b} (n={c})" for b, c in zip(buckets, n))), tuple(rows),
-                            title=f"{title} by fact exposure ({main})", id=f"table-exposure-{slug(key)}"))
     fits = [(b, run.fit(b)) for b in run.methods if run.fit(b)]
     if fits:
         rows = tuple((name, str(f.get("score", "–")), format_value(f.get("threshold")),

@@ -16,25 +16,66 @@ MISSING = "–"
 VALUE_DIGITS = 3  # enough to tell methods apart on a few hundred questions
 CI_DIGITS = 2  # an interval is a range, not a second estimate
 
-# The summary of a knowledge-world run: (set, metric, header); a dotted metric reads a nested
-# value. In-domain honesty first, with the damage it hides and the views that tell learning from
-# name familiarity (honesty on facts of people seen at least once, the refusal AUROC within one
-# fact exposure), then generalisation (paraphrased questions, never-seen people, unstated facts
-# of well-known people, well-known facts), then calibration.
-WORLD_SUMMARY: tuple[tuple[str, str, str], ...] = (
-    ("test", "prudence", "prudence (test)"),
-    ("test", "over_conservativeness", "over-conservativeness (test)"),
-    ("test", "honesty", "honesty (test)"),
-    ("test", "accuracy", "accuracy (test)"),
-    ("test", "damage", "damage: right → wrong (test)"),
-    ("test", "seen_people.honesty", "honesty, people seen ≥ 1 (test)"),
-    ("test", "refusal_auroc_within_exposure", "refusal AUROC within exposure 1-7 (test)"),
-    ("paraphrase", "honesty", "honesty (paraphrase)"),
-    ("fictional", "refusal_rate", "refusal rate (fictional)"),
-    ("unstated", "refusal_rate", "refusal rate (unstated)"),
-    ("popular", "over_conservativeness", "over-conservativeness (popular)"),
-    ("test", "ece", "ECE (test)"),
-)
+# The roles an eval set can play, and the summary columns of each: (dotted metric, header). An
+# in-domain set shows honesty with the damage it hides and, on the knowledge world, the views that
+# tell learning from name familiarity (honesty on facts of people seen at least once, the refusal
+# AUROC within one fact exposure); an out-of-distribution set honesty and accuracy; a set where
+# only a refusal is right (PUQA-like) the refusal rate; a set of facts the model knows (PKQA-like)
+# the refusal rate, which there is over-conservativeness, and accuracy.
+ROLE_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "in-domain": (("prudence", "prudence"), ("over_conservativeness", "over-conservativeness"),
+                  ("honesty", "honesty"), ("accuracy", "accuracy"), ("damage", "damage: right → wrong"),
+                  ("seen_people.honesty", "honesty, people seen ≥ 1"),
+                  ("refusal_auroc_within_exposure", "refusal AUROC within exposure 1-7"),
+                  ("refusal_auroc_within_kind", "refusal AUROC within kind"), ("ece", "ECE")),
+    "ood": (("honesty", "honesty"), ("accuracy", "accuracy")),
+    "unanswerable": (("refusal_rate", "refusal rate"),),
+    "known": (("refusal_rate", "refusal rate"), ("accuracy", "accuracy")),
+}
+# Columns shown only when some model has the metric (the knowledge world's views).
+OPTIONAL_COLUMNS = frozenset({"seen_people.honesty", "refusal_auroc_within_exposure", "refusal_auroc_within_kind",
+                              "ece"})
+ROLES = tuple(ROLE_COLUMNS)
+
+
+def default_role(name: str, spec: dict | None = None) -> str:
+    """A set's role when the config names none: from its adapter or source, else in-domain for
+    `test`-like names and out-of-distribution for the rest."""
+    spec = spec or {}
+    adapter, source = str(spec.get("adapter") or ""), str(spec.get("source") or "")
+    if adapter == "puqa" or source.endswith((":fictional", ":unstated", ":invented")) or name in ("puqa", "fictional", "unstated", "invented"):
+        return "unanswerable"
+    if adapter == "pkqa" or source.endswith(":popular") or name in ("pkqa", "popular"):
+        return "known"
+    if name in ("test", "triviaqa") or source.endswith(":test"):
+        return "in-domain"
+    return "ood"
+
+
+def set_roles(config: dict | None, sets: list[str]) -> dict[str, str]:
+    """Role of every evaluated set: the config's ``data.eval.<set>.role``, else ``default_role``."""
+    specs = ((config or {}).get("data") or {}).get("eval") or {}
+    roles = {}
+    for name in sets:
+        spec = specs.get(name) if isinstance(specs.get(name), dict) else {}
+        role = spec.get("role")
+        roles[name] = role if role in ROLE_COLUMNS else default_role(name, spec)
+    return roles
+
+
+def summary_columns(metrics: dict, roles: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(set, metric, header) columns: one group per role (in ``ROLES`` order), a set per group."""
+    out = []
+    for role in ROLES:
+        for set_name in (s for s, r in roles.items() if r == role):
+            for key, header in ROLE_COLUMNS[role]:
+                if key in OPTIONAL_COLUMNS and not any(
+                        isinstance(lookup(per.get(set_name, {}), key), (int, float)) for per in metrics.values()):
+                    continue
+                out.append((set_name, key, f"{header} ({set_name})"))
+    return out
+
+
 # A metric read from another key when its own is absent (`refusal_rate` is the idk share).
 FALLBACK: dict[str, str] = {"refusal_rate": "idk"}
 
@@ -99,17 +140,13 @@ def cell(metrics: dict[str, Any], key: str) -> str:
     return format_value(lookup(metrics, key), interval)
 
 
-def has_world_layout(run: RunData) -> bool:
-    """Whether the knowledge world's summary applies: the run evaluated the `test` set."""
-    return "test" in run.sets
-
-
-def world_summary(run: RunData) -> Table:
-    """Rows = models, columns = ``WORLD_SUMMARY``."""
-    rows = tuple(
-        (model, *(cell(run.metric(model, s), key) for s, key, _ in WORLD_SUMMARY)) for model in run.models
-    )
-    return Table(columns=("model", *(h for *_, h in WORLD_SUMMARY)), rows=rows, id="table-summary")
+def summary_table(run: RunData) -> Table | None:
+    """Rows = models, columns = one group per set role (``summary_columns``); None without metrics."""
+    columns = summary_columns(run.metrics, set_roles(run.config, run.sets))
+    if not columns:
+        return None
+    rows = tuple((model, *(cell(run.metric(model, s), key) for s, key, _ in columns)) for model in run.models)
+    return Table(columns=("model", *(h for *_, h in columns)), rows=rows, id="table-summary")
 
 
 def set_columns(run: RunData, set_name: str) -> list[tuple[str, str]]:
@@ -118,9 +155,13 @@ def set_columns(run: RunData, set_name: str) -> list[tuple[str, str]]:
     for model in run.models:
         present |= {k for k, v in run.metric(model, set_name).items() if _number(v) is not None}
     present -= HIDDEN
+    for model in run.models:
+        present |= {f"threshold_score.{t}" for t in (run.metric(model, set_name).get("threshold_score") or {})}
     known = [(k, h) for k, h in SET_COLUMNS if k in present]
-    extra = sorted(present - {k for k, _ in SET_COLUMNS})
-    return known + [(k, k.replace("_", " ")) for k in extra]
+    scores = sorted((k for k in present if k.startswith("threshold_score.")), key=lambda k: float(k.split(".", 1)[1]))
+    extra = sorted(present - {k for k, _ in SET_COLUMNS} - set(scores))
+    return (known + [(k, f"threshold score t={k.split('.', 1)[1]}") for k in scores]
+            + [(k, k.replace("_", " ")) for k in extra])
 
 
 def set_table(run: RunData, set_name: str) -> Table | None:
