@@ -33,8 +33,8 @@ def test_labels(items):
     assert (k.greedy_correct, k.n_correct, k.n_samples, k.expected_accuracy, k.category) == (True, 9, 10, 0.9, "HighlyKnown")
     assert (w.greedy_correct, w.n_correct, w.expected_accuracy, w.category) == (False, 3, 0.3, "WeaklyKnown")
     assert (u.greedy_correct, u.n_correct, u.category) == (False, 0, "Unknown")
-    # agreement: k: 9 of 10 identical; w: 7 of 10; u: all different -> 1/10
-    assert (k.agreement, w.agreement, u.agreement) == (0.9, 0.7, 0.1)
+    # agreement with the greedy answer: k: 9 of 10 samples; w: 7 of 10; u: none
+    assert (k.agreement, w.agreement, u.agreement) == (0.9, 0.7, 0.0)
     assert k.meta == {"exposure": 9, "answer_text": "Ann Lee was born in 1950."}
 
 
