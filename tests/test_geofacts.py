@@ -49,6 +49,13 @@ def test_sizes_and_kinds(sets):
     assert entities(sets["popular"], "kind") == {"capital", "continent"}
 
 
+def test_a_limit_reads_every_kind(sets):
+    # Sets are in a fixed random order, so the first rows a `limit` reads are not all one kind.
+    for name in ("train", "test", "ood", "invented"):
+        assert len(entities(sets[name][:24], "kind")) >= 3, name
+    assert [q.id for q in load_questions("geofacts:test", limit=24).questions] == [q.id for q in sets["test"][:24]]
+
+
 def test_every_question_is_well_formed(sets):
     for name, questions in sets.items():
         ids = [q.id for q in questions]

