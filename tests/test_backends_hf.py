@@ -261,6 +261,10 @@ def test_pik_head_learns_from_answer_states_and_withholds_below_its_threshold(hf
     labels = ["correct" if i % 2 else "wrong" for i in range(40)]
     head, oof = fit_head(x, labels, [i // 2 for i in range(40)])
     assert head.fit["oof_auroc"] > 0.9 and head.fit["features"] == "log-probabilities"
+    by_features = head.fit["oof_auroc_by_features"]
+    assert by_features["log-probabilities, l2 0.01"] == head.fit["oof_auroc"]
+    assert set(by_features) == {"log-probabilities, l2 0.01", "log-probabilities + hidden states, l2 0.01",
+                                "log-probabilities + hidden states, l2 0.1", "hidden states alone (diagnostic), l2 0.1"}
     p = head.p_know(x)
     assert p[1::2].mean() > 0.8 and p[0::2].mean() < 0.2
     assert 0.0 < head.threshold < 1.0

@@ -10,7 +10,9 @@ model's greedy answer correct?) over features of the model's own greedy answer:
 * hidden states, middle and last layer, at the last prompt token and at the last answer token.
 
 Which features and how much regularisation are chosen by the out-of-fold AUROC on the training
-questions (``CANDIDATES``): the log-probability features alone, or with the hidden states.
+questions (``CANDIDATES``): the log-probability features alone, or with the hidden states. The
+head's file records every candidate's out-of-fold AUROC, and that of the hidden states alone as a
+diagnostic (``fit.oof_auroc_by_features``).
 
 At inference the unaligned model answers as usual, one forward pass over (question, answer)
 gives the features, and the answer is withheld (the refusal, ``baselines.withhold``) when P(IK)
@@ -131,9 +133,8 @@ def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
 
     y = np.array([label == "correct" for label in reference_labels], dtype=np.float64)
     folds = _folds(groups, min(FOLDS, len(set(groups))))
-    best = None
-    for name, columns, l2 in CANDIDATES:
-        cols = x[:, :columns] if columns is not None else x
+
+    def out_of_fold(cols: np.ndarray, l2: float) -> np.ndarray:
         oof = np.zeros(len(y))
         for idx in folds:
             rest = np.setdiff1d(np.arange(len(y)), idx)
@@ -142,14 +143,25 @@ def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
                 continue
             mean, std, w, b = logistic_regression(cols[rest], y[rest], l2)
             oof[idx] = 1.0 / (1.0 + np.exp(-(((cols[idx] - mean) / std) @ w + b)))
+        return oof
+
+    best, scores = None, {}
+    for name, columns, l2 in CANDIDATES:
+        oof = out_of_fold(x[:, :columns] if columns is not None else x, l2)
         score = auroc(oof, y)
+        scores[f"{name}, l2 {l2:g}"] = score
         if best is None or (score or 0.0) > (best[0] or 0.0) + 1e-9:
             best = (score, name, columns, l2, oof)
     assert best is not None
+    # A diagnostic, never chosen: what the hidden states alone tell (chance in the knowledge world).
+    if x.shape[1] > len(LOGPROB_FEATURES):
+        scores["hidden states alone (diagnostic), l2 0.1"] = auroc(
+            out_of_fold(x[:, len(LOGPROB_FEATURES):], 1e-1), y)
     score, name, columns, l2, oof = best
     fit = fit_threshold(oof.tolist(), list(reference_labels), max_accuracy_drop=max_accuracy_drop)
     mean, std, w, b = logistic_regression(x[:, :columns] if columns is not None else x, y, l2)
     head = PikHead(mean.tolist(), std.tolist(), w.tolist(), b,
                    threshold=fit.threshold if math.isfinite(fit.threshold) else 1.0 + 1e-9,
-                   fit={**fit.to_dict(), "oof_auroc": score, "features": name, "l2": l2})
+                   fit={**fit.to_dict(), "oof_auroc": score, "features": name, "l2": l2,
+                        "oof_auroc_by_features": scores})
     return head, oof
