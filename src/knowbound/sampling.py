@@ -113,9 +113,13 @@ def sample_questions(
     shard: tuple[int, int] | None = None,
     batch_size: int = 100,
     progress: bool = True,
+    first: int = 1,
 ) -> SampleStats:
     """Append greedy (index 0) and ``n`` sampled answers (1..n) per question to ``out_path``,
-    skipping rows already there; see the module docstring for chunks, resume and compaction."""
+    skipping rows already there; see the module docstring for chunks, resume and compaction.
+
+    ``first`` > 1 asks for the sampled answers first..first+n-1 instead, the same ones a call for
+    all of 1..first+n-1 writes (a round of the adaptive probe, ``knowbound.adaptive``)."""
     started = time.perf_counter()
     out_path = Path(out_path)
     ids = [q.id for q in questions]
@@ -124,7 +128,9 @@ def sample_questions(
         raise KnowboundError(f"duplicate question id '{dup}': sample rows are keyed by id")
     if n < 0 or (n == 0 and not greedy):
         raise KnowboundError("nothing to sample: pass n >= 1 or greedy")
-    indices = ([0] if greedy else []) + list(range(1, n + 1))
+    if first < 1:
+        raise KnowboundError(f"first sample index must be at least 1, got {first}")
+    indices = ([0] if greedy else []) + list(range(first, first + n))
     chunks = chunk_questions(questions, batch_size, shard)
     planned = [(q.id, j) for chunk in chunks for _, q in chunk for j in indices]
     best = _best_rows(existing_rows(out_path))
@@ -137,7 +143,7 @@ def sample_questions(
                                      stop=tuple(stop), seed=seed), 0))
     if n:
         calls.append((SamplingParams(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-                                     stop=tuple(stop), seed=seed), 1))
+                                     stop=tuple(stop), seed=seed, first_index=first - 1), first))
     bar = _progress(todo, progress)
     generated = failures = 0
     with JsonlAppender(out_path) as out:

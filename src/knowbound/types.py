@@ -76,6 +76,10 @@ class SamplingParams:
     max_new_tokens: int = 64
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    # Completion j of a prompt is number first_index + j of its random stream (``backends.base.row_seed``):
+    # asking for n=2 at first_index=3 gives the completions 3 and 4 of a call for n=5 at first_index=0
+    # (the adaptive probe draws a question's samples in rounds, ``knowbound.adaptive``).
+    first_index: int = 0
 
     @property
     def greedy(self) -> bool:

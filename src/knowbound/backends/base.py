@@ -55,6 +55,8 @@ def check_params(params: SamplingParams) -> None:
     """Reject settings no backend can honour, before any work is done."""
     if params.n < 1:
         raise KnowboundError(f"n must be at least 1, got {params.n}")
+    if params.first_index < 0:
+        raise KnowboundError(f"first_index must be >= 0, got {params.first_index}")
     if params.temperature < 0:
         raise KnowboundError(f"temperature must be >= 0, got {params.temperature}")
     if not 0 < params.top_p <= 1:
@@ -161,7 +163,7 @@ class RequestBackend:
         while len(out) < params.n:
             need = params.n - len(out)
             # Each extra request gets its own seed: the same seed would repeat the same answers.
-            seed = None if params.seed is None else row_seed(params.seed, prompt, extra) % 2**31
+            seed = None if params.seed is None else row_seed(params.seed, prompt, params.first_index + extra) % 2**31
             extra += 1
             got = self._with_retries(prompt, params, need, seed)
             if isinstance(got, str):

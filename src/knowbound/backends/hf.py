@@ -195,7 +195,7 @@ class HFBackend:
         draws = []
         for i, j in rows:
             g = torch.Generator()
-            g.manual_seed(row_seed(seed, prompts[i], j))
+            g.manual_seed(row_seed(seed, prompts[i], params.first_index + j))
             draws.append(torch.rand(params.max_new_tokens, generator=g))
         return torch.stack(draws).to(self.device)
 

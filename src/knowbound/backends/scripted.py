@@ -38,7 +38,8 @@ class ScriptedBackend:
         return out if isinstance(out, Completion) else Completion(text=out, finish_reason="stop")
 
     def generate(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
-        """``params.n`` scripted completions per prompt; the call is recorded in ``calls``."""
+        """``params.n`` scripted completions per prompt (indices from ``params.first_index``); the
+        call is recorded in ``calls``."""
         check_params(params)
         self.calls.append((list(prompts), params))
-        return [[self.reply(p, j) for j in range(params.n)] for p in prompts]
+        return [[self.reply(p, params.first_index + j) for j in range(params.n)] for p in prompts]

@@ -6,7 +6,9 @@ greedy answer (compared on what they answer, ``knowbound.grading.agreement``; am
 when the greedy answer failed), usable when a set has no gold answers. On SmolLM2-135M it
 predicts the greedy answer's correctness better than agreement among the samples alone (AUROC
 0.72 against 0.68 on the GeoNames training questions). ``knowledge.jsonl`` keeps the graded
-answers too, for the build stage; ``probe.json`` summarises the categories.
+answers too, for the build stage; ``probe.json`` summarises the categories. After an adaptive
+probe (``knowbound.adaptive``) a question has the samples drawn for it: ``n_samples`` counts them
+(0 when a correct greedy answer settled it) and the expected accuracy is their share correct.
 """
 
 from __future__ import annotations
@@ -98,7 +100,8 @@ def label_all(questions: Sequence[Question], sample_rows: Iterable[dict], mode: 
 def probe_summary(items: Sequence[ProbeItem]) -> dict:
     """Counts per category; how well the samples' agreement and expected accuracy predict the greedy
     answer's correctness (AUROC); and, for the knowledge world (``meta.exposure``), how well the
-    expected accuracy separates seen from never-seen facts."""
+    expected accuracy separates seen from never-seen facts. The AUROCs are over the questions with
+    samples (``n_sampled``, present when an adaptive probe left some without)."""
     from knowbound.metrics import auroc
 
     cats = Counter(i.knowledge.category for i in items)
@@ -106,7 +109,11 @@ def probe_summary(items: Sequence[ProbeItem]) -> dict:
                  "greedy_accuracy": sum(bool(i.knowledge.greedy_correct) for i in items) / max(1, len(items)),
                  "mean_expected_accuracy": sum(i.knowledge.expected_accuracy for i in items) / max(1, len(items))}
     # How well the label-free agreement of the samples (no gold answer needed) and the expected
-    # accuracy predict whether the greedy answer is right.
+    # accuracy predict whether the greedy answer is right. Over the questions with samples: after
+    # an adaptive probe a correct greedy answer can settle a question with none.
+    if any(i.knowledge.n_samples == 0 for i in items):
+        items = [i for i in items if i.knowledge.n_samples > 0]
+        out["n_sampled"] = len(items)
     greedy_right = [bool(i.knowledge.greedy_correct) for i in items]
     agree = [i.knowledge.agreement if i.knowledge.agreement is not None else 0.0 for i in items]
     out["auroc_agreement_greedy"] = auroc(agree, greedy_right) if items else None

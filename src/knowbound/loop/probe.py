@@ -2,7 +2,10 @@
 at temperature 1) to every training question, in ``samples/train.jsonl``; with
 ``probe.prompt_variants``, one more greedy answer per extra prompt (``samples/train.<prompt>.jsonl``).
 
-Sampling itself, resumable row by row, is ``knowbound.sampling.sample_questions``.
+Sampling itself, resumable row by row, is ``knowbound.sampling.sample_questions``; with
+``probe.adaptive``, ``knowbound.adaptive.sample_adaptive`` draws the M samples in rounds and stops a
+question once its label at ``build.tau`` is settled (so the probe then also reads the build's
+labelling rule and the grading).
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ MODEL_USES = ("model.device", "model.max_batch_size", "model.threads", "model.ap
 READS = ("probe.m", "probe.temperature", "probe.top_p", "probe.max_new_tokens", "probe.prompt_variants",
          "prompt", "seed", *MODEL_READS)
 USES = ("probe.batch_size", *MODEL_USES)
+# Read only by an adaptive probe: a full probe's digest (and its files) stay as they were.
+ADAPTIVE_READS = ("probe.adaptive", "probe.round_size", "probe.confidence", "build.tau", "build.known_rule",
+                  "grading")
+# Methods and baselines that use the samples themselves or their count k, not only the label.
+SAMPLE_USERS = ("confidence-num", "confidence-verb", "multisample", "self-consistency")
 
 
 def sample_paths(run_dir: Path, prompt_variants: tuple[str, ...]) -> tuple[Path, list[Path]]:
@@ -31,6 +39,8 @@ def sample_paths(run_dir: Path, prompt_variants: tuple[str, ...]) -> tuple[Path,
 def outputs(run: RunDir) -> list[Output]:
     """One output: every sample file of the probe."""
     out, variants = sample_paths(run.dir, run.cfg.probe.prompt_variants)
+    adaptive = run.cfg.probe.adaptive
+    sample_users = [n for n in (*run.cfg.methods, *run.cfg.eval.baselines) if n in SAMPLE_USERS] if adaptive else []
 
     def work(view: ConfigView) -> None:
         from knowbound.sampling import sample_questions
@@ -38,10 +48,13 @@ def outputs(run: RunDir) -> list[Output]:
         p = view.probe
         questions = run.questions("train")
         backend = run.backend(UNALIGNED, view)
-        run.log(f"probe: {len(questions)} questions x (greedy + {p.m} samples at T={p.temperature})")
-        stats = sample_questions(questions, backend, out, n=p.m, temperature=p.temperature, top_p=p.top_p,
-                                 max_new_tokens=p.max_new_tokens, greedy=True, seed=view.seed, prompt=view.prompt,
-                                 batch_size=p.batch_size, stop=view.model.stop)
+        if adaptive:
+            stats = _adaptive(run, view, questions, backend, out, sample_users)
+        else:
+            run.log(f"probe: {len(questions)} questions x (greedy + {p.m} samples at T={p.temperature})")
+            stats = sample_questions(questions, backend, out, n=p.m, temperature=p.temperature, top_p=p.top_p,
+                                     max_new_tokens=p.max_new_tokens, greedy=True, seed=view.seed,
+                                     prompt=view.prompt, batch_size=p.batch_size, stop=view.model.stop)
         for name, path in zip(p.prompt_variants, variants):
             sample_questions(questions, backend, path, n=0, greedy=True, seed=view.seed,
                              max_new_tokens=p.max_new_tokens, prompt=name, batch_size=p.batch_size,
@@ -50,8 +63,28 @@ def outputs(run: RunDir) -> list[Output]:
             raise KnowboundError(f"probe: {stats.failed} samples failed; re-run to retry them")
         run.log(f"probe: {stats.generated} answers generated ({stats.rate:.0f}/s), {stats.skipped} already done")
 
-    return [Output("probe", (out, *variants), work, reads=READS, uses=USES, after=("questions/train",),
-                   identity={"model": run.model_id}, resumable=True)]
+    return [Output("probe", (out, *variants), work, reads=READS + (ADAPTIVE_READS if adaptive else ()), uses=USES,
+                   after=("questions/train",), identity={"model": run.model_id}, resumable=True)]
+
+
+def _adaptive(run: RunDir, view: ConfigView, questions, backend, out: Path, sample_users: list[str]):
+    """The adaptive probe (``knowbound.adaptive``), with what it saved in the log."""
+    from knowbound.adaptive import sample_adaptive
+
+    p = view.probe
+    run.log(f"probe: {len(questions)} questions x (greedy + up to {p.m} samples at T={p.temperature}, "
+            f"in rounds of {p.round_size} until the label at tau={view.build.tau} is settled "
+            f"with confidence {p.confidence})")
+    if sample_users:
+        run.log("probe: note: an adaptive probe draws fewer samples, and these read the samples themselves or "
+                f"their count: {', '.join(sample_users)} (docs/adaptive-probing.md)")
+    stats = sample_adaptive(questions, backend, out, mode=view.grading, m=p.m, tau=view.build.tau,
+                            known_rule=view.build.known_rule, round_size=p.round_size, confidence=p.confidence,
+                            temperature=p.temperature, top_p=p.top_p, max_new_tokens=p.max_new_tokens,
+                            seed=view.seed, prompt=view.prompt, stop=view.model.stop, batch_size=p.batch_size)
+    run.log(f"probe: {stats.drawn} of {stats.full} samples drawn ({stats.saving:.2f}x fewer); questions ended: "
+            + ", ".join(f"{k} {v}" for k, v in stats.ended.items()))
+    return stats
 
 
 def run(rundir: RunDir) -> StageResult:
