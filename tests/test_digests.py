@@ -75,6 +75,9 @@ CASES: dict[str, tuple[object, list[str]]] = {
     "probe.max_new_tokens": (12, PROBE_ON + SAMPLES),
     "probe.prompt_variants": (["bare"], PROBE_ON),
     "probe.batch_size": (8, []),
+    "probe.adaptive": (True, PROBE_ON),  # an adaptive probe draws other samples: all that follows changes
+    "probe.round_size": (3, []),  # read only by an adaptive probe (knowbound.adaptive)
+    "probe.confidence": (0.9, []),
     "build.tau": (0.3, TRAINED_ON),
     "build.select": (20, TRAINED_ON),
     "build.balance": (True, TRAINED_ON),
@@ -92,6 +95,11 @@ CASES: dict[str, tuple[object, list[str]]] = {
     "train.logging_steps": (1, []),
     "train.dpo_beta": (0.5, []),  # no DPO method in this run
     "train.sft_weight": (1.0, []),
+    # No GRPO method in this run (tests/test_grpo.py checks a run with one).
+    "train.grpo_generations": (4, []),
+    "train.grpo_max_new_tokens": (16, []),
+    "train.grpo_beta": (0.04, []),
+    "train.grpo_init": ("unaligned", []),
     "method_train": ({"absolute": {"epochs": 1}}, ["train/absolute", "eval/absolute/*", *SCORES]),
     "eval.max_new_tokens": (20, ANSWERS + SCORES),
     "eval.bootstrap": (10, SCORES),

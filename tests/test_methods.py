@@ -142,7 +142,7 @@ def test_pik_rows_carry_the_greedy_answer_and_its_label(items):
 
 def test_registry():
     assert list(METHODS) == ["sft-baseline", "prompt", "absolute", "confidence-num", "confidence-verb",
-                             "multisample", "rtuning", "dpo", "pik"]
+                             "multisample", "rtuning", "dpo", "pik", "grpo", "grpo-confidence"]
     assert get_method("prompt").build([], BuildOptions()) == []
     with pytest.raises(KnowboundError, match="unknown method 'nope'"):
         get_method("nope")

@@ -19,9 +19,9 @@ from typing import Any
 
 from knowbound.errors import DataError, KnowboundError
 from knowbound.baselines import BASELINES
-from knowbound.methods import METHODS
+from knowbound.methods import DEFAULT_METHOD_NAMES
 
-DEFAULT_METHODS = tuple(METHODS)  # every registered method, in registry order
+DEFAULT_METHODS = DEFAULT_METHOD_NAMES  # every registered method but the opt-in ones (GRPO), in registry order
 DEFAULT_BASELINES = tuple(BASELINES)
 
 
@@ -39,7 +39,7 @@ class LoraSpec:
 class TrainConfig:
     """How to fine-tune. Defaults suit the knowledge world's tiny models."""
 
-    kind: str = "sft"  # sft | dpo
+    kind: str = "sft"  # sft | dpo | grpo
     epochs: float = 3.0
     lr: float = 5e-4
     batch_size: int = 32
@@ -53,12 +53,20 @@ class TrainConfig:
     qlora: bool = False  # 4-bit base weights; needs CUDA and bitsandbytes
     dpo_beta: float = 0.1
     sft_weight: float = 0.0  # DPO only: add this much SFT loss on the chosen answer (RPO)
+    # GRPO only (methods grpo, grpo-confidence): completions sampled per prompt (batch_size counts
+    # completions and must be a multiple), their token budget, the KL weight to the starting model
+    # (0: no reference model, TRL's default), and where RL starts: "warm" from the trained model
+    # of the method's warm-start method (which must be in the run), "unaligned" from the unaligned model.
+    grpo_generations: int = 8
+    grpo_max_new_tokens: int = 48
+    grpo_beta: float = 0.0
+    grpo_init: str = field(default="warm", metadata={"choices": ("warm", "unaligned")})
     # Keep the token embeddings fixed. Full fine-tuning otherwise moves the embeddings of the
     # training questions' names only, so training and test names stop looking alike.
     freeze_embeddings: bool = False
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
     logging_steps: int = 50
-    extra: dict[str, Any] = field(default_factory=dict)  # passed to SFTConfig/DPOConfig as is
+    extra: dict[str, Any] = field(default_factory=dict)  # passed to SFTConfig/DPOConfig/GRPOConfig as is (use_vllm ...)
 
 
 
@@ -116,6 +124,14 @@ class ProbeSection:
     max_new_tokens: int = 48
     batch_size: int = 256  # questions per chunk (resume granularity)
     prompt_variants: tuple[str, ...] = ()  # extra prompts for SliCK's greedy-over-prompts
+    # Adaptive probing (knowbound.adaptive, docs/adaptive-probing.md): draw the m samples in rounds
+    # of round_size and stop a question once its known/unknown label at build.tau (and its SliCK
+    # category) is settled -- for certain, or with posterior-predictive probability >= confidence
+    # of matching the label all m samples would give. For ABSOLUTE, DPO and P(IK); the CONFIDENCE
+    # methods, MULTISAMPLE and the self-consistency baseline then see fewer samples. Off: all m.
+    adaptive: bool = False
+    round_size: int = 2
+    confidence: float = 0.98
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ READS_BY_METHOD: dict[str, tuple[str, ...]] = {
     "dpo": ("build.known_rule",),
     "confidence-num": ("build.confidence_target",),
     "confidence-verb": ("build.confidence_target",),
+    "grpo": ("build.known_rule",),  # which prompts are unknown (repeated up to GRPO_MIN_UNKNOWN_SHARE)
+    "grpo-confidence": ("build.known_rule",),
 }
 
 

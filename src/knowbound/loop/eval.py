@@ -230,8 +230,14 @@ def _fit_output(run: RunDir, model: str, method: Method) -> Output:
                        mode=view.grading)
         reference = {i.question.id: i.knowledge.greedy_label for i in read_knowledge(run.dir, questions)}
         ok = [r for r in rows if r.label is not None and r.confidence is not None and reference.get(r.id)]
-        fit = fit_threshold([r.confidence for r in ok], [reference[r.id] for r in ok], [r.label for r in ok],
-                            max_accuracy_drop=view.eval.max_accuracy_drop)
+        if not ok:  # a verbal-confidence model that stated none (it refused everything): withhold nothing
+            from knowbound.baselines import ThresholdFit
+
+            run.log(f"eval: {model}: no answer to train states a confidence; nothing will be withheld")
+            fit = ThresholdFit(0.0, 0.0, 0.0, 0)
+        else:
+            fit = fit_threshold([r.confidence for r in ok], [reference[r.id] for r in ok], [r.label for r in ok],
+                                max_accuracy_drop=view.eval.max_accuracy_drop)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, {**fit.to_dict(), "score": "confidence", "fitted_on": "train"})
         run.log(f"eval: {model}: abstains below confidence {fit.threshold:.3f} "

@@ -1,11 +1,15 @@
 """The train stage: one fine-tuned model per method that trains, in ``models/<method>/``
-(TRL SFT or DPO, full or LoRA: ``knowbound.training``)."""
+(TRL SFT, DPO or GRPO, full or LoRA: ``knowbound.training``).
+
+A GRPO method starts, by default (``train.grpo_init`` "warm"), from the trained model of its
+warm-start method (``Method.warm_start``), so its output comes after that method's."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from knowbound.config import RunConfig, TrainConfig, build_section, to_dict
+from knowbound.errors import KnowboundError
 from knowbound.loop.rundir import ConfigView, Output, RunDir, StageResult, fill
 from knowbound.methods import Method, get_method, trained_methods
 
@@ -14,17 +18,22 @@ NAME = "train"
 # the keys below; then the method's overrides and the run's seed.
 _NOT_READ = ("kind", "seed")
 DPO_ONLY = ("dpo_beta", "sft_weight")  # SFT never reads them
+GRPO_ONLY = ("grpo_generations", "grpo_max_new_tokens", "grpo_beta", "grpo_init")  # nor these
 LOG_ONLY = ("logging_steps",)  # changes the log, not the weights
 READS = (*(f"train.{f.name}" for f in dataclasses.fields(TrainConfig)
-           if f.name not in _NOT_READ + DPO_ONLY + LOG_ONLY), "method_train.{method}", "seed")
+           if f.name not in _NOT_READ + DPO_ONLY + GRPO_ONLY + LOG_ONLY), "method_train.{method}", "seed")
+# Keys of one kind of training: (config fields, other keys its output reads). GRPO grades its own
+# samples, with the run's grading rule.
+KIND_ONLY: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {"dpo": (DPO_ONLY, ()), "grpo": (GRPO_ONLY, ("grading",))}
 USES = tuple(f"train.{k}" for k in LOG_ONLY)
 
 
 def train_config(view: ConfigView, method: Method) -> TrainConfig:
     """The method's training config: `train` with `method_train.<method>` and the run's seed applied."""
     names = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in _NOT_READ]
-    if method.kind != "dpo":
-        names = [n for n in names if n not in DPO_ONLY]  # left at their defaults, which SFT ignores
+    for kind, (fields, _) in KIND_ONLY.items():
+        if method.kind != kind:
+            names = [n for n in names if n not in fields]  # left at their defaults, which other kinds ignore
     base = {n: getattr(view.train, n) for n in names}
     data = {**to_dict(TrainConfig(**base)), "kind": method.kind, "seed": view.seed,
             **dict(view.method_train.get(method.name, {}))}
@@ -40,13 +49,14 @@ def method_train_config(cfg: RunConfig, method: str) -> TrainConfig:
 
 def _declared(method: Method) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(reads, uses) of a method's train output."""
-    dpo = tuple(f"train.{k}" for k in DPO_ONLY) if method.kind == "dpo" else ()
-    return fill(READS, method=method.name) + dpo, USES
+    fields, other = KIND_ONLY.get(method.kind, ((), ()))
+    return fill(READS, method=method.name) + tuple(f"train.{k}" for k in fields) + other, USES
 
 
 def outputs(run: RunDir) -> list[Output]:
-    """One output per method that trains."""
-    return [_output(run, method) for method in trained_methods(run.cfg.methods)]
+    """One output per method that trains; GRPO methods last, after the models they start from."""
+    methods = sorted(trained_methods(run.cfg.methods), key=lambda m: m.kind == "grpo")
+    return [_output(run, method) for method in methods]
 
 
 # What a P(IK) head's training reads: how the unaligned model is asked (its features come from a
@@ -76,9 +86,57 @@ def _head_output(run: RunDir, method: Method) -> Output:
                   identity={"model": run.model_id})
 
 
+def warm_start(run: RunDir, method: Method) -> str | None:
+    """The method whose trained model a GRPO method starts from (None: the unaligned model); an
+    error when that method is not in the run."""
+    if method.kind != "grpo" or method.warm_start is None:
+        return None
+    if method_train_config(run.cfg, method.name).grpo_init == "unaligned":
+        return None
+    if method.warm_start not in run.cfg.methods:
+        raise KnowboundError(f"method {method.name} starts from the trained model of {method.warm_start}, which is "
+                             f"not in this run's methods: add {method.warm_start} to methods, or set "
+                             f"method_train.{method.name}.grpo_init: unaligned")
+    return method.warm_start
+
+
+def _grpo_output(run: RunDir, method: Method) -> Output:
+    name, path = method.name, run.dir / "models" / method.name
+    warm = warm_start(run, method)
+
+    def work(view: ConfigView) -> None:
+        from knowbound.io import read_jsonl
+        from knowbound.training import train_grpo
+
+        rows = read_jsonl(run.dir / "data" / f"{name}.jsonl")
+        run.free_models()
+        cfg = train_config(view, method)
+        model_path, adapter = run.model_path, None
+        if warm is not None:
+            start = run.dir / "models" / warm
+            if (start / "adapter_config.json").exists():
+                adapter = str(start)  # a LoRA adapter on the unaligned model: merged in first
+            else:
+                model_path = str(start)
+        # An adapter is loaded onto the unaligned model at eval: one trained on top of another
+        # method's weights is saved merged instead.
+        result = train_grpo(model_path, rows, path, cfg, method.reward or "", grading=view.grading, adapter=adapter,
+                            tokenizer_path=run.model_path, merge_adapter=warm is not None)
+        s = result.summary
+        run.log(f"train: {name}: GRPO from {warm or 'the unaligned model'}, {result.rows} prompts, {result.steps} "
+                f"steps, {result.seconds:.0f} s; reward {s.get('reward_first')} -> {s.get('reward_last')}, "
+                f"frac_reward_zero_std {s.get('frac_reward_zero_std')} (mean; last {s.get('frac_reward_zero_std_last')})")
+
+    reads, uses = _declared(method)
+    after = (f"build/{name}",) + ((f"train/{warm}",) if warm else ())
+    return Output(f"train/{name}", (path,), work, reads=reads, uses=uses, after=after, identity={"model": run.model_id})
+
+
 def _output(run: RunDir, method: Method) -> Output:
     if method.kind == "head":
         return _head_output(run, method)
+    if method.kind == "grpo":
+        return _grpo_output(run, method)
     name, path = method.name, run.dir / "models" / method.name
 
     def work(view: ConfigView) -> None:

@@ -16,7 +16,7 @@ from knowbound.errors import KnowboundError
 @dataclass(frozen=True)
 class Method:
     name: str
-    kind: str  # sft | dpo | head (a P(IK) head on the unaligned model) | none (a prompt only)
+    kind: str  # sft | dpo | grpo | head (a P(IK) head on the unaligned model) | none (a prompt only)
     builder: str | None  # function name in knowbound.methods.builders
     eval_prompt: str | None = None  # prompt at inference; None: the run's prompt
     confidence: str = "none"  # none | verbal | rtuning | head
@@ -26,6 +26,11 @@ class Method:
     abstain: str = "refusal"
     help: str = ""
     colour: str = "#7f7f7f"  # the method's colour in every figure of the report
+    reward: str | None = None  # grpo: the reward function's name (knowbound.grpo.REWARDS)
+    # grpo: the method whose trained model RL starts from (train.grpo_init "warm"): the unaligned
+    # model never says the refusal, so RL from it never samples an abstention to reward.
+    warm_start: str | None = None
+    default: bool = True  # in the config's default `methods` (DEFAULT_METHODS)
 
     def build(self, items, opts) -> list[dict]:
         """The method's training rows (empty for a prompt-only method)."""
@@ -59,7 +64,20 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("pik", "head", "build_pik", confidence="head", abstain="threshold", colour="#17a768",
            help="a P(I know) head on the unaligned model's answer (token log-probs, hidden states), "
                 "trained on the probe's labels; refuses below a threshold fitted on train"),
+    Method("grpo", "grpo", "build_grpo", reward="three_way", warm_start="absolute", default=False,
+           colour="#8c564b",
+           help="GRPO with TruthRL's reward on its own samples: +1 correct, 0 refusal, -1 wrong "
+                "(starts from absolute's model)"),
+    Method("grpo-confidence", "grpo", "build_grpo", reward="brier", warm_start="confidence-num",
+           default=False, confidence="verbal", abstain="threshold", colour="#c49c94",
+           help="GRPO with RLCR's reward: 1[correct] - (stated confidence - 1[correct])^2; abstains "
+                "when the stated confidence is below a threshold fitted on train (starts from "
+                "confidence-num's model)"),
 )}
+
+
+# The config's default `methods`: every registered method but the opt-in ones (GRPO).
+DEFAULT_METHOD_NAMES: tuple[str, ...] = tuple(m.name for m in METHODS.values() if m.default)
 
 
 def get_method(name: str) -> Method:

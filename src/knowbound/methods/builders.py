@@ -7,6 +7,7 @@ a data file can be audited; the trainer keeps only the TRL fields.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Sequence
@@ -20,6 +21,10 @@ from knowbound.types import ProbeItem, Question
 VERB_BIN_UPPER = (2, 4, 6, 8, 10)
 # CONFIDENCE-NUM: "only about N%" up to this k, "about N%" above.
 NUM_ONLY_ABOUT_MAX = 5
+# GRPO: the least share of prompts about unknown questions; below it, unknown prompts are repeated.
+# RL on known questions alone rewards answering everything and trains refusals away (TruthRL's
+# ablation without unanswerable questions).
+GRPO_MIN_UNKNOWN_SHARE = 0.3
 # The paper lower-cases an answer's first letter after a confidence phrase ("... that the
 # answer is"); we do it only for these sentence openers, never for names.
 LOWERCASE_OPENERS = frozenset({"The", "A", "An", "It", "Its", "This", "That", "These", "Those", "There",
@@ -220,3 +225,27 @@ def build_pik(items: Sequence[ProbeItem], opts: BuildOptions) -> list[dict]:
              "answer": i.greedy, "label": i.greedy_label, "group": i.question.meta.get("person", i.question.id),
              "known": i.greedy_label == "correct"}
             for i in items if i.greedy is not None and i.greedy_label is not None]
+
+
+def build_grpo(items: Sequence[ProbeItem], opts: BuildOptions) -> list[dict]:
+    """GRPO prompts: each training question under the method's prompt, with its gold answers as
+    columns (``knowbound.grpo.gold_columns``) for the reward to grade the model's own samples.
+
+    Unknown questions (``is_known`` false) are repeated, seeded, until they make at least
+    ``GRPO_MIN_UNKNOWN_SHARE`` of the rows, so abstaining is rewarded often enough to be learned.
+    """
+    from knowbound.grpo import gold_columns
+
+    def row(i: ProbeItem, known: bool) -> dict:
+        return {"prompt": messages(render_prompt(opts.prompt, i.question), "user"), **gold_columns(i.question),
+                "question_id": i.question.id, "known": known}
+
+    rows = [row(i, is_known(i, opts)) for i in items]
+    unknown = [r for r in rows if not r["known"]]
+    share = GRPO_MIN_UNKNOWN_SHARE
+    if unknown and len(unknown) < share * len(rows):
+        # n extra unknown rows: (u + n) / (t + n) >= share  <=>  n >= (share * t - u) / (1 - share)
+        need = math.ceil((share * len(rows) - len(unknown)) / (1 - share))
+        order = random.Random(opts.seed).sample(unknown, len(unknown))  # each repeated before any twice
+        rows += [dict(order[k % len(order)]) for k in range(need)]
+    return rows

@@ -1,0 +1,94 @@
+"""GRPO honesty rewards: pure functions of one completion and its question, graded by knowbound's
+own grader (``knowbound.grading.grade``), and their wrappers in the form TRL's ``GRPOTrainer`` calls.
+
+- ``three_way``, TruthRL (Wei et al. 2025, "TruthRL: Incentivizing Truthful LLMs via Reinforcement
+  Learning"): +1 for a correct answer, 0 for an abstention (a detected refusal), -1 for a wrong
+  answer. Answering pays in expectation only when P(correct) > 1/2, so the policy that maximises it
+  refuses exactly where it is more likely wrong than right.
+- ``brier``, RLCR (Damani et al. 2025, "Beyond Binary Rewards: Training LMs to Reason About Their
+  Uncertainty"): the answer states a confidence q in the CONFIDENCE-NUM format ("I'm about 70%
+  confident ..."), and the reward is 1[correct] - (q - 1[correct])^2. It is maximised by stating
+  q = P(correct), whose value is P(correct)^2.
+
+The gold answers travel with each prompt as dataset columns (``GOLD_COLUMNS``); TRL passes every
+column but the prompt to a reward function as a keyword argument holding one value per completion.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from knowbound.errors import KnowboundError
+from knowbound.types import Question
+
+# TruthRL's three rewards.
+REWARD_CORRECT, REWARD_IDK, REWARD_WRONG = 1.0, 0.0, -1.0
+# The dataset columns that rebuild a question for grading (``Question`` fields of the same names).
+GOLD_COLUMNS = ("question", "answers", "kind", "choices", "answer_index")
+
+
+def gold_columns(q: Question) -> dict[str, Any]:
+    """The columns a prompt row carries so its completions can be graded."""
+    return {"question": q.question, "answers": list(q.answers), "kind": q.kind, "choices": list(q.choices),
+            "answer_index": q.answer_index}
+
+
+def three_way(text: str, question: Question, mode: str = "default") -> float:
+    """TruthRL's ternary reward: +1 correct, 0 refusal, -1 wrong (``grade``'s label)."""
+    from knowbound.grading import grade
+
+    label = grade(text, question, mode).label
+    return REWARD_CORRECT if label == "correct" else REWARD_IDK if label == "idk" else REWARD_WRONG
+
+
+def brier(text: str, question: Question, mode: str = "default") -> float:
+    """RLCR's reward: 1[correct] - (q - 1[correct])^2, q the confidence the answer states.
+
+    A refusal claims nothing and earns 0 (the reward of stating q = 0 on a wrong answer). An answer
+    that states no confidence is scored as if it had stated the worst one (q = 1 - 1[correct]), so
+    leaving the confidence out never pays: a right answer then earns 0, a wrong one -1.
+    """
+    from knowbound.grading import grade
+
+    g = grade(text, question, mode)
+    if g.label == "idk":
+        return 0.0
+    c = 1.0 if g.label == "correct" else 0.0
+    q = 1.0 - c if g.confidence is None else g.confidence
+    return c - (q - c) ** 2
+
+
+# Reward functions by name (``Method.reward``).
+REWARDS: dict[str, Callable[[str, Question, str], float]] = {"three_way": three_way, "brier": brier}
+
+
+def completion_text(completion: Any) -> str:
+    """The text of one completion as TRL passes it: a string, or chat messages (the last one's content)."""
+    if isinstance(completion, str):
+        return completion
+    return str(completion[-1]["content"]) if completion else ""
+
+
+def reward_function(name: str, mode: str = "default") -> Callable[..., list[float]]:
+    """The reward ``name`` as TRL's ``GRPOTrainer`` calls it: completions and the gold columns in,
+    one float per completion out. Its ``__name__`` is the reward's (TRL logs ``rewards/<name>/mean``)."""
+    try:
+        score = REWARDS[name]
+    except KeyError:
+        raise KnowboundError(f"unknown GRPO reward '{name}' (known: {', '.join(REWARDS)})") from None
+
+    def reward(prompts: Sequence, completions: Sequence, **columns: Any) -> list[float]:
+        missing = [c for c in ("question", "answers") if c not in columns]
+        if missing:
+            raise KnowboundError(f"GRPO reward '{name}' needs the dataset columns {', '.join(GOLD_COLUMNS)}; "
+                                 f"missing: {', '.join(missing)}")
+        n = len(completions)
+        kinds = columns.get("kind") or ["open"] * n
+        choices = columns.get("choices") or [()] * n
+        index = columns.get("answer_index") or [None] * n
+        return [score(completion_text(c), Question(id="", question=q, answers=tuple(a or ()), kind=k,
+                                                   choices=tuple(ch or ()), answer_index=i), mode)
+                for c, q, a, k, ch, i in zip(completions, columns["question"], columns["answers"], kinds, choices, index)]
+
+    reward.__name__ = name
+    return reward
