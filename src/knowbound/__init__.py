@@ -5,7 +5,13 @@ The Python API (``knowbound.api``) is imported on first use, so ``import knowbou
 ``knowbound.write_report`` and the result type ``knowbound.RunResult``.
 """
 
+from knowbound import cpu as _cpu
+
 __version__ = "0.1.0"
+
+# The same floating-point results on every x86-64 CPU: pin the math libraries' kernels before any of
+# them first computes (knowbound.cpu; KNOWBOUND_CPU=native opts out).
+_cpu.pin()
 
 _API = ("run", "score", "load_questions", "get_backend", "write_report", "RunResult")
 __all__ = ["__version__", *_API]

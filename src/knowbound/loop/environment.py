@@ -22,13 +22,16 @@ def source_checkout() -> Path | None:
 
 
 def environment() -> dict:
-    """Versions of Python and the packages that decide the numbers, the commit, and the lock's hash."""
+    """Versions of Python and the packages that decide the numbers, the CPU kernels
+    (``knowbound.cpu.describe``), the commit, and the lock's hash."""
     import hashlib
     import importlib.metadata as md
     import platform
     import subprocess
 
-    out = {"python": platform.python_version()}
+    from knowbound.cpu import describe as describe_cpu
+
+    out = {"python": platform.python_version(), "machine": platform.machine(), "cpu": describe_cpu()}
     for pkg in PACKAGES:
         try:
             out[pkg] = md.version(pkg)

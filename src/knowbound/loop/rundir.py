@@ -272,9 +272,11 @@ def resolve_model(run: RunDir) -> None:
 
 def prepare(cfg: RunConfig, log: Log = print) -> RunDir:
     """Resolve the model, write config.yaml and the manifest's header, and compute the digests."""
+    from knowbound.cpu import summary as cpu_summary
     from knowbound.loop.environment import environment
 
     run = RunDir(cfg, log)
+    log(cpu_summary())
     resolve_model(run)
     run.dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run.dir / "config.yaml", dump_config(cfg))

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from knowbound.cpu import describe as describe_cpu
 from knowbound.io import atomic_write_text, write_json, write_jsonl
 from knowbound.world.config import WorldConfig
 from knowbound.world.generator import generate, lexicon, question_set_names
@@ -116,6 +117,9 @@ def build_world(cfg: WorldConfig, root: Path | None = None, log: Log = print,
     if paths.info.exists():
         log(f"world {paths.root.name} is cached at {paths.root}")
         return paths
+    from knowbound.cpu import summary as cpu_summary
+
+    log(cpu_summary())
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if not paths.questions(question_set_names(cfg.people)[-1]).exists() or not (paths.root / "lexicon.txt").exists():
@@ -147,6 +151,7 @@ def build_world(cfg: WorldConfig, root: Path | None = None, log: Log = print,
         timings["evaluate"] = round(time.perf_counter() - t, 1)
     timings["total"] = round(time.perf_counter() - t0, 1)
     write_json(paths.info, {"name": paths.root.name, "preset": cfg.preset, "seed": cfg.seed, "hash": cfg.hash(),
-                            "pretrain": base_stats, "timings": timings, "evaluation": evaluation})
+                            "pretrain": base_stats, "timings": timings, "evaluation": evaluation,
+                            "cpu": describe_cpu()})
     log(f"world ready at {paths.root} ({timings['total']} s)")
     return paths

@@ -100,10 +100,15 @@ class WorldConfig:
         return asdict(self)
 
     def hash(self) -> str:
-        """A short, stable hash of the config and the toolkit sentences it puts in the corpus."""
+        """A short, stable hash of the config, the toolkit sentences it puts in the corpus, and the
+        CPU kernels it is trained with (``knowbound.cpu.world_tag``)."""
+        from knowbound.cpu import world_tag
         from knowbound.world.generator import language_lines
 
-        blob = json.dumps([self.to_dict(), language_lines()], sort_keys=True).encode()
+        parts: list = [self.to_dict(), language_lines()]
+        if world_tag():
+            parts.append(world_tag())
+        blob = json.dumps(parts, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
 
