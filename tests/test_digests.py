@@ -61,6 +61,7 @@ CASES: dict[str, tuple[object, list[str]]] = {
     "model.threads": (2, []),
     "model.gguf_file": ("other.gguf", []),  # ignored while model.world is set
     "model.stop": (["\n"], FROM_PROBE),
+    "model.extra_body": ({"top_k": 0}, []),  # request fields of a server backend: an hf run sends none
     "data.train.source": ("world:popular", ["questions/train", *PROBE_ON]),
     "data.train.adapter": ("knowbound", ["questions/train", *PROBE_ON]),
     "data.train.split": ("train", ["questions/train", *PROBE_ON]),
@@ -188,3 +189,13 @@ def test_editing_a_question_file_in_place_redoes_what_reads_it(base, tmp_path):
     assert {k for k in first if first[k] != second[k]} == {
         "questions/extra", "eval/samples/extra", *(f"eval/{m}/extra" for m in ["unaligned", *METHODS, *BASELINES]),
         "metrics", "report"}
+
+
+def test_a_server_backends_request_fields_redo_what_the_server_answers(base):
+    root, config, _ = base
+    served = copy.deepcopy(config)
+    served["model"].update(backend="openai", base_url="http://127.0.0.1:9/v1")
+    before = prepare(parse_config(served), log=lambda _: None).digests
+    after = digests_with(root, served, "model.extra_body", {"top_k": 0, "min_p": 0.0})
+    redone = {k for k in before if before[k] != after[k]}
+    assert redone == {k for k in before if any(fnmatch.fnmatchcase(k, p) for p in FROM_PROBE)}

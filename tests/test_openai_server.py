@@ -8,6 +8,7 @@ import pytest
 
 from knowbound.backends import RetryPolicy, get_backend
 from knowbound.cli import main
+from knowbound.errors import KnowboundError
 from knowbound.testing.server import ChatServer, Faults
 from knowbound.types import SamplingParams
 
@@ -96,6 +97,31 @@ def test_request_carries_the_sampling_parameters():
     assert (body["model"], body["n"], body["temperature"], body["top_p"], body["max_tokens"], body["stop"]) == (
         "test-model", 2, 0.7, 0.9, 33, ["\n"])
     assert isinstance(body["seed"], int) and body["logprobs"] is True
+
+
+def test_extra_body_fields_reach_the_server_but_cannot_replace_knowbounds_own():
+    with ChatServer(replies=ANSWERS) as server:
+        backend_for(server, extra_body={"top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0}).generate(
+            PROMPTS[:1], SamplingParams(n=1, temperature=1.0, max_new_tokens=8, seed=1))
+        body = server.requests[0]
+    assert (body["top_k"], body["min_p"], body["repeat_penalty"], body["temperature"]) == (0, 0.0, 1.0, 1.0)
+    with pytest.raises(KnowboundError, match="extra_body may not set n, temperature"):
+        get_backend("openai", model="m", base_url="http://127.0.0.1:9/v1", extra_body={"temperature": 0, "n": 3})
+
+
+def test_sample_cli_sends_extra_body_and_rejects_a_non_object(tmp_path, capsys):
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"id": "1", "question": "Capital of Norway?", "answers": ["Oslo"]}\n')
+    with ChatServer(replies=ANSWERS) as server:
+        rc = main(["sample", "--backend", "openai", "--model", "m", "--base-url", server.base_url,
+                   "--questions", str(questions), "--n", "2", "--extra-body", '{"top_k": 0}',
+                   "--out", str(tmp_path / "s.jsonl")])
+        bodies = list(server.requests)
+    assert rc == 0 and bodies and all(b["top_k"] == 0 for b in bodies)
+    with pytest.raises(SystemExit) as exc:
+        main(["sample", "--backend", "openai", "--model", "m", "--questions", str(questions),
+              "--extra-body", "[1]", "--out", str(tmp_path / "t.jsonl")])
+    assert exc.value.code == 2 and "must be a JSON object, got list" in capsys.readouterr().err
 
 
 @pytest.mark.model

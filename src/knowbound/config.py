@@ -89,6 +89,9 @@ class ModelSection:
     backend: str = "hf"  # hf | openai (training and eval of trained models always use hf)
     base_url: str | None = None  # openai backend only
     api_key_env: str = "OPENAI_API_KEY"
+    # openai backend only: fields added to every request, e.g. {top_k: 0, min_p: 0.0, repeat_penalty:
+    # 1.0} for llama.cpp's server, which otherwise samples with its own top-k, min-p and penalty.
+    extra_body: dict[str, Any] = field(default_factory=dict)
     prompt_format: str = "chat"  # chat | plain
     dtype: str = "auto"
     device: str | None = None

@@ -32,6 +32,8 @@ def open_backend(kind: str, model: str, *, model_settings: Any, adapter: str | N
     options: dict[str, Any] = {}
     if getattr(s, "concurrency", None) is not None:
         options["concurrency"] = s.concurrency
+    if getattr(s, "extra_body", None):
+        options["extra_body"] = dict(s.extra_body)
     if getattr(s, "max_attempts", None) is not None:
         options["retry"] = RetryPolicy(max_attempts=s.max_attempts)
     return get_backend(kind, model=model, base_url=s.base_url, api_key_env=s.api_key_env, **options)

@@ -15,6 +15,7 @@ import http.client
 import json
 import os
 import threading
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,6 +27,8 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # Statuses worth another try: rate limiting and every server-side error. Other 4xx mean the
 # request itself is wrong; repeating it cannot help.
 RETRYABLE_STATUS = frozenset({429}) | frozenset(range(500, 600))
+# The request fields knowbound sets itself; extra_body may add any other.
+OWN_FIELDS = frozenset({"model", "messages", "n", "temperature", "top_p", "max_tokens", "stop", "seed", "logprobs"})
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -43,6 +46,10 @@ class OpenAIBackend(RequestBackend):
 
     ``concurrency`` requests run at once; ``logprobs=True`` asks the server for token log-probs and
     records their sum; ``system_prompt`` is sent before each user message when given.
+    ``extra_body`` adds server-specific fields to every request (the OpenAI client's ``extra_body``),
+    for example ``{"top_k": 0, "min_p": 0.0, "repeat_penalty": 1.0}``: llama.cpp's server otherwise
+    samples with top-k 40, min-p 0.05 and a repetition penalty of 1.1, not from the model's own
+    distribution at the temperature asked. They cannot override the fields knowbound sets.
     """
 
     name = "openai"
@@ -58,6 +65,7 @@ class OpenAIBackend(RequestBackend):
         logprobs: bool = False,
         system_prompt: str | None = None,
         retry: RetryPolicy | None = None,
+        extra_body: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ):
         super().__init__(concurrency=concurrency, retry=retry, **kwargs)
@@ -72,6 +80,11 @@ class OpenAIBackend(RequestBackend):
         self.timeout = timeout
         self.logprobs = logprobs
         self.system_prompt = system_prompt
+        self.extra_body = dict(extra_body or {})
+        clash = sorted(set(self.extra_body) & OWN_FIELDS)
+        if clash:
+            raise KnowboundError(f"extra_body may not set {', '.join(clash)}: knowbound sets "
+                                 f"{'it' if len(clash) == 1 else 'them'} from the sampling parameters")
         self._scheme, self._host, self._port = parts.scheme, parts.hostname, parts.port
         self._path = parts.path.rstrip("/") + "/chat/completions"
         self.__api_key = os.environ.get(api_key_env) if api_key_env else None
@@ -88,6 +101,7 @@ class OpenAIBackend(RequestBackend):
         if self.system_prompt:
             messages.insert(0, {"role": "system", "content": self.system_prompt})
         body: dict[str, Any] = {
+            **self.extra_body,
             "model": self.model,
             "messages": messages,
             "n": n,

@@ -44,6 +44,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="name of the environment variable holding the API key (the key is never printed)")
     api.add_argument("--concurrency", type=int, default=16, help="requests in flight (default 16)")
     api.add_argument("--max-attempts", type=int, default=6, help="tries per request before it is a failure (default 6)")
+    api.add_argument("--extra-body", type=json_object, default={}, metavar="JSON",
+                     help='fields added to every request, e.g. \'{"top_k": 0, "min_p": 0}\' for llama.cpp\'s server')
+
+
+def json_object(text: str) -> dict:
+    """``--extra-body``: a JSON object."""
+    import argparse
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object, got {type(value).__name__}")
+    return value
 
 
 def failure_limit(text: str, total: int) -> int:

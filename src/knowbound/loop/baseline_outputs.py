@@ -16,7 +16,7 @@ import math
 from typing import Callable
 
 from knowbound.baselines import BASELINES, Baseline
-from knowbound.loop.probe import MODEL_READS, MODEL_USES
+from knowbound.loop.probe import MODEL_READS, MODEL_USES, server_reads
 from knowbound.loop.rundir import ConfigView, Output, RunDir
 from knowbound.methods.phrases import REFUSAL
 from knowbound.types import UNALIGNED
@@ -77,7 +77,7 @@ def _sample_output(run: RunDir, set_name: str) -> Output:
         run.log(f"eval: samples on {set_name}: {k} per question for self-consistency "
                 f"({stats.generated} generated, {stats.skipped} already done)")
 
-    return Output(f"eval/samples/{set_name}", (path,), work, reads=SAMPLE_READS, uses=SAMPLE_USES,
+    return Output(f"eval/samples/{set_name}", (path,), work, reads=SAMPLE_READS + server_reads(run), uses=SAMPLE_USES,
                   after=(f"questions/{set_name}",), identity={"model": run.model_id}, resumable=True)
 
 

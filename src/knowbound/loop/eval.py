@@ -20,7 +20,7 @@ import math
 from typing import Sequence
 
 from knowbound.errors import KnowboundError
-from knowbound.loop.probe import MODEL_READS
+from knowbound.loop.probe import MODEL_READS, server_reads
 from knowbound.loop.rundir import ConfigView, Output, RunDir, StageResult
 from knowbound.methods import Method, get_method
 from knowbound.methods.phrases import REFUSAL, RTUNING_QUESTION, RTUNING_SURE, RTUNING_UNSURE
@@ -144,7 +144,7 @@ def outputs(run: RunDir) -> list[Output]:
 def _model_declarations(run: RunDir, model: str, method: Method | None):
     """(reads, uses, identity) of the outputs answered by ``model``."""
     trained = method is not None and method.kind != "none"
-    reads = READS + (() if trained else tuple(k for k in MODEL_READS if k not in READS))
+    reads = READS + (() if trained else tuple(k for k in MODEL_READS if k not in READS) + server_reads(run))
     uses = USES + (() if trained else ("model.api_key_env",))
     identity = {"method": model, **({} if trained else {"model": run.model_id})}
     return reads, uses, identity
@@ -197,7 +197,13 @@ def _head_output(run: RunDir, model: str, method: Method, set_name: str) -> Outp
         rows = read_jsonl(run.dir / "predictions" / UNALIGNED / f"{set_name}.jsonl")
         questions = {q.id: q for q in run.questions(set_name)}
         graded = [r for r in rows if r.get("label") is not None]
-        backend = run.backend(UNALIGNED, view)
+        # The head reads hidden states, which a server does not return: hf on the same model.
+        if view.model.backend == "hf":
+            backend = run.backend(UNALIGNED, view)
+        else:
+            from knowbound.backends import open_backend
+
+            backend = open_backend("hf", run.model_path, model_settings=view.model)
         states = backend.answer_states([render_prompt(view.prompt, questions[r["id"]]) for r in graded],
                                        [r["pred_text"] for r in graded])
         p_know = head.p_know(feature_matrix(states)) if graded else []

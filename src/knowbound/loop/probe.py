@@ -20,6 +20,8 @@ NAME = "probe"
 # How the unaligned model is asked, beside which model it is (the run's model identity). The
 # unaligned model's other settings (max_batch_size, threads, device, api_key_env) change no answer.
 MODEL_READS = ("model.backend", "model.base_url", "model.prompt_format", "model.dtype", "model.stop")
+# Read by a server backend only (an hf run's digests stay as they were without them).
+SERVER_READS = ("model.extra_body",)
 MODEL_USES = ("model.device", "model.max_batch_size", "model.threads", "model.api_key_env")
 READS = ("probe.m", "probe.temperature", "probe.top_p", "probe.max_new_tokens", "probe.prompt_variants",
          "prompt", "seed", *MODEL_READS)
@@ -34,6 +36,11 @@ SAMPLE_USERS = ("confidence-num", "confidence-verb", "multisample", "self-consis
 def sample_paths(run_dir: Path, prompt_variants: tuple[str, ...]) -> tuple[Path, list[Path]]:
     """The probe's sample file and one file per prompt variant."""
     return run_dir / "samples" / "train.jsonl", [run_dir / "samples" / f"train.{v}.jsonl" for v in prompt_variants]
+
+
+def server_reads(run: RunDir) -> tuple[str, ...]:
+    """The model keys a server backend reads beside MODEL_READS (none for hf)."""
+    return SERVER_READS if run.cfg.model.backend != "hf" else ()
 
 
 def outputs(run: RunDir) -> list[Output]:
@@ -63,7 +70,7 @@ def outputs(run: RunDir) -> list[Output]:
             raise KnowboundError(f"probe: {stats.failed} samples failed; re-run to retry them")
         run.log(f"probe: {stats.generated} answers generated ({stats.rate:.0f}/s), {stats.skipped} already done")
 
-    return [Output("probe", (out, *variants), work, reads=READS + (ADAPTIVE_READS if adaptive else ()), uses=USES,
+    return [Output("probe", (out, *variants), work, reads=READS + server_reads(run) + (ADAPTIVE_READS if adaptive else ()), uses=USES,
                    after=("questions/train",), identity={"model": run.model_id}, resumable=True)]
 
 
