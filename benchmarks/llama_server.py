@@ -22,8 +22,8 @@ not identity:
     .venv/bin/python benchmarks/llama_server.py --server http://127.0.0.1:8000/v1   # one already running
 
 The server is started with ``python -m llama_cpp.server --model FILE.gguf --n_threads T``
-(``knowbound.testing.llama``). The last line is JSON: {"label_agreement", "greedy_grade_agreement", "hf_samples_per_s",
-"server_samples_per_s", ...}.
+(``knowbound.testing.llama``). The last line is JSON: {"label_agreement", "greedy_grade_agreement",
+"hf_samples_per_s", "server_samples_per_s", ...}.
 """
 
 from __future__ import annotations
@@ -50,12 +50,9 @@ def loop_run(runs_dir: Path, name: str, args, extra: list[str]):
 
 
 def rows_by_id(path: Path, key: str = "question_id") -> dict[str, dict]:
-    out = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            row = json.loads(line)
-            out[row.get(key) or row.get("id")] = row
-    return out
+    from knowbound.io import read_jsonl
+
+    return {row[key]: row for row in read_jsonl(path)}
 
 
 def known(row: dict, tau: float) -> bool:

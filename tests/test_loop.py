@@ -124,3 +124,32 @@ def test_killed_run_resumes_to_the_same_artifacts(world_root, tmp_path):
     done = _run_cli(killed)
     assert done.returncode == 0, done.stderr
     assert artifacts(tmp_path / "killed") == artifacts(tmp_path / "reference")
+
+
+def test_a_served_model_is_probed_over_http_and_its_pik_head_reads_hf_states(world_root, tmp_path):
+    """model.backend=openai: the unaligned model answers through a real HTTP server (here the world's
+    chat model behind knowbound's test server); the P(IK) head still needs hidden states, which it
+    reads through hf on the same model, and max-probability (log-probs) is left out."""
+    from knowbound.backends import get_backend
+    from knowbound.testing.server import ChatServer
+    from knowbound.world.build import build_world
+    from knowbound.world.config import preset
+
+    chat = build_world(preset("micro"), world_root, log=lambda _: None).chat_model
+    config = mini_config(world_root, tmp_path, "served")
+    config["methods"] = ["pik"]
+    config["data"] = {"train": {"source": "world:train", "limit": 60},
+                      "eval": {"test": {"source": "world:test", "limit": 30}}}
+    with ChatServer(backend=get_backend("hf", model=str(chat), threads=1)) as server:
+        config["model"].update(backend="openai", base_url=server.base_url, extra_body={"top_k": 0})
+        run = run_loop(parse_config(config), log=lambda _: None)
+        requests = list(server.requests)
+    assert requests and all(body["top_k"] == 0 for body in requests)
+    metrics = json.loads((run.dir / "metrics.json").read_text())
+    assert "pik" in metrics and "max-probability" not in metrics
+    head = json.loads((run.dir / "models" / "pik" / "pik_head.json").read_text())
+    rows = [json.loads(line) for line in (run.dir / "predictions" / "pik" / "test.jsonl").read_text().splitlines()]
+    assert len(rows) == 30
+    graded = [r for r in rows if r["confidence"] is not None]
+    assert graded and all(0.0 <= r["confidence"] <= 1.0 for r in graded)
+    assert all((r["label"] == "idk") == (r["confidence"] < head["threshold"]) for r in graded)

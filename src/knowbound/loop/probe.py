@@ -70,8 +70,9 @@ def outputs(run: RunDir) -> list[Output]:
             raise KnowboundError(f"probe: {stats.failed} samples failed; re-run to retry them")
         run.log(f"probe: {stats.generated} answers generated ({stats.rate:.0f}/s), {stats.skipped} already done")
 
-    return [Output("probe", (out, *variants), work, reads=READS + server_reads(run) + (ADAPTIVE_READS if adaptive else ()), uses=USES,
-                   after=("questions/train",), identity={"model": run.model_id}, resumable=True)]
+    reads = READS + server_reads(run) + (ADAPTIVE_READS if adaptive else ())
+    return [Output("probe", (out, *variants), work, reads=reads, uses=USES, after=("questions/train",),
+                   identity={"model": run.model_id}, resumable=True)]
 
 
 def _adaptive(run: RunDir, view: ConfigView, questions, backend, out: Path, sample_users: list[str]):
