@@ -37,6 +37,22 @@ def test_three_way_reward():
     assert three_way("B) Alps", CHOICE) == -1.0
 
 
+def test_three_way_reward_at_another_threshold():
+    # Kalai et al.'s penalty: a wrong answer costs t / (1 - t), so answering pays above P(correct) = t.
+    assert three_way("Bergen.", OSLO, threshold=0.1) == pytest.approx(-1 / 9)
+    assert three_way("Bergen.", OSLO, threshold=0.75) == pytest.approx(-3.0)
+    assert three_way("Oslo.", OSLO, threshold=0.1) == 1.0 and three_way(REFUSAL, OSLO, threshold=0.1) == 0.0
+    # At t = 0.1 an answer right 15% of the time pays, one right 5% of the time does not.
+    assert 0.15 * 1 + 0.85 * three_way("Bergen.", OSLO, threshold=0.1) > 0
+    assert 0.05 * 1 + 0.95 * three_way("Bergen.", OSLO, threshold=0.1) < 0
+    cols = {k: [v] for k, v in gold_columns(OSLO).items()}
+    assert reward_function("three_way", threshold=0.2)(prompts=["p"], completions=["Bergen."], **cols) == [-0.25]
+    with pytest.raises(KnowboundError, match="grpo_threshold is 1.0: it must lie strictly between 0 and 1"):
+        reward_function("three_way", threshold=1.0)
+    with pytest.raises(KnowboundError, match="only the three_way reward takes a threshold"):
+        reward_function("brier", threshold=0.2)
+
+
 def test_brier_reward():
     assert brier(stated(70, "Oslo."), OSLO) == pytest.approx(1 - 0.3 ** 2)
     assert brier(stated(70, "Bergen."), OSLO) == pytest.approx(-0.7 ** 2)
@@ -184,9 +200,11 @@ def test_train_stage_warm_starts_grpo_and_its_digest_reads_the_grpo_keys(micro_w
 
     base = digests(["absolute", "grpo"])
     # A GRPO key changes the GRPO model only; absolute's model is upstream of it (the warm start).
-    more = digests(["absolute", "grpo"], grpo_generations=4)
-    assert {k for k in base if base[k] != more[k]} == {"train/grpo", "eval/grpo/test", "eval/grpo/paraphrase",
-                                                       "eval/grpo/fictional", "eval/grpo/popular", "metrics", "report"}
+    for key, value in (("grpo_generations", 4), ("grpo_threshold", 0.1)):
+        more = digests(["absolute", "grpo"], **{key: value})
+        assert {k for k in base if base[k] != more[k]} == {"train/grpo", "eval/grpo/test", "eval/grpo/paraphrase",
+                                                           "eval/grpo/fictional", "eval/grpo/popular", "metrics",
+                                                           "report"}, key
     other = prepare(parse_config({**stage_config(micro_world, tmp_path, ["absolute", "grpo"]),
                                   "method_train": {"absolute": {"epochs": 1}}}), log=lambda _: None).digests
     assert base["train/grpo"] != other["train/grpo"] and base["build/grpo"] == other["build/grpo"]

@@ -61,6 +61,9 @@ class TrainConfig:
     grpo_max_new_tokens: int = 48
     grpo_beta: float = 0.0
     grpo_init: str = field(default="warm", metadata={"choices": ("warm", "unaligned")})
+    # The three-way reward's break-even: a wrong answer costs t / (1 - t), so answering pays when a
+    # sampled answer is right with probability > t. 0.5 is TruthRL's (-1 for a wrong answer).
+    grpo_threshold: float = 0.5
     # Keep the token embeddings fixed. Full fine-tuning otherwise moves the embeddings of the
     # training questions' names only, so training and test names stop looking alike.
     freeze_embeddings: bool = False

@@ -4,7 +4,12 @@ own grader (``knowbound.grading.grade``), and their wrappers in the form TRL's `
 - ``three_way``, TruthRL (Wei et al. 2025, "TruthRL: Incentivizing Truthful LLMs via Reinforcement
   Learning"): +1 for a correct answer, 0 for an abstention (a detected refusal), -1 for a wrong
   answer. Answering pays in expectation only when P(correct) > 1/2, so the policy that maximises it
-  refuses exactly where it is more likely wrong than right.
+  refuses exactly where it is more likely wrong than right. ``threshold`` t moves that point:
+  a wrong answer costs t / (1 - t), the penalty of Kalai et al.'s threshold score, so answering
+  pays when P(correct) > t (TruthRL's -1 is t = 1/2). P(correct) is that of the answers GRPO
+  samples (at T = 1 by default), which for a small model lies far below its greedy accuracy: with
+  t = 1/2 the best policy for SmolLM2-135M refuses 76% of the questions its greedy answer gets
+  right in the probe (``train.grpo_threshold``).
 - ``brier``, RLCR (Damani et al. 2025, "Beyond Binary Rewards: Training LMs to Reason About Their
   Uncertainty"): the answer states a confidence q in the CONFIDENCE-NUM format ("I'm about 70%
   confident ..."), and the reward is 1[correct] - (q - 1[correct])^2. It is maximised by stating
@@ -33,21 +38,37 @@ def gold_columns(q: Question) -> dict[str, Any]:
             "answer_index": q.answer_index}
 
 
-def three_way(text: str, question: Question, mode: str = "default") -> float:
-    """TruthRL's ternary reward: +1 correct, 0 refusal, -1 wrong (``grade``'s label)."""
+def wrong_reward(threshold: float) -> float:
+    """What a wrong answer earns when answering should pay above P(correct) = ``threshold``."""
+    if not 0.0 < threshold < 1.0:
+        raise KnowboundError(f"train.grpo_threshold is {threshold}: it must lie strictly between 0 and 1")
+    return -threshold / (1.0 - threshold)
+
+
+def three_way(text: str, question: Question, mode: str = "default", threshold: float = 0.5) -> float:
+    """TruthRL's ternary reward: +1 correct, 0 refusal, -1 wrong (``grade``'s label); a wrong
+    answer costs t / (1 - t) at another ``threshold`` t."""
     from knowbound.grading import grade
 
     label = grade(text, question, mode).label
-    return REWARD_CORRECT if label == "correct" else REWARD_IDK if label == "idk" else REWARD_WRONG
+    if label == "correct":
+        return REWARD_CORRECT
+    if label == "idk":
+        return REWARD_IDK
+    return wrong_reward(threshold)  # -1 at TruthRL's 1/2
 
 
-def brier(text: str, question: Question, mode: str = "default") -> float:
+def brier(text: str, question: Question, mode: str = "default", threshold: float = 0.5) -> float:
     """RLCR's reward: 1[correct] - (q - 1[correct])^2, q the confidence the answer states.
 
     A refusal claims nothing and earns 0 (the reward of stating q = 0 on a wrong answer). An answer
     that states no confidence is scored as if it had stated the worst one (q = 1 - 1[correct]), so
     leaving the confidence out never pays: a right answer then earns 0, a wrong one -1.
+    A stated confidence needs no threshold: only the default is accepted.
     """
+    if threshold != 0.5:
+        raise KnowboundError(f"train.grpo_threshold is {threshold}: the brier reward rewards a stated "
+                             "confidence and takes no threshold (leave it at 0.5)")
     from knowbound.grading import grade
 
     g = grade(text, question, mode)
@@ -59,7 +80,7 @@ def brier(text: str, question: Question, mode: str = "default") -> float:
 
 
 # Reward functions by name (``Method.reward``).
-REWARDS: dict[str, Callable[[str, Question, str], float]] = {"three_way": three_way, "brier": brier}
+REWARDS: dict[str, Callable[[str, Question, str, float], float]] = {"three_way": three_way, "brier": brier}
 
 
 def completion_text(completion: Any) -> str:
@@ -69,13 +90,18 @@ def completion_text(completion: Any) -> str:
     return str(completion[-1]["content"]) if completion else ""
 
 
-def reward_function(name: str, mode: str = "default") -> Callable[..., list[float]]:
+def reward_function(name: str, mode: str = "default", threshold: float = 0.5) -> Callable[..., list[float]]:
     """The reward ``name`` as TRL's ``GRPOTrainer`` calls it: completions and the gold columns in,
     one float per completion out. Its ``__name__`` is the reward's (TRL logs ``rewards/<name>/mean``)."""
     try:
         score = REWARDS[name]
     except KeyError:
         raise KnowboundError(f"unknown GRPO reward '{name}' (known: {', '.join(REWARDS)})") from None
+    if threshold != 0.5:  # checked here, before training, rather than at the first reward
+        if name != "three_way":
+            raise KnowboundError(f"train.grpo_threshold is {threshold}: only the three_way reward takes a "
+                                 f"threshold ('{name}' does not; leave it at 0.5)")
+        wrong_reward(threshold)
 
     def reward(prompts: Sequence, completions: Sequence, **columns: Any) -> list[float]:
         missing = [c for c in ("question", "answers") if c not in columns]
@@ -87,7 +113,7 @@ def reward_function(name: str, mode: str = "default") -> Callable[..., list[floa
         choices = columns.get("choices") or [()] * n
         index = columns.get("answer_index") or [None] * n
         return [score(completion_text(c), Question(id="", question=q, answers=tuple(a or ()), kind=k,
-                                                   choices=tuple(ch or ()), answer_index=i), mode)
+                                                   choices=tuple(ch or ()), answer_index=i), mode, threshold)
                 for c, q, a, k, ch, i in zip(completions, columns["question"], columns["answers"], kinds, choices, index)]
 
     reward.__name__ = name

@@ -284,7 +284,7 @@ def train_grpo(model_path: str, rows: Sequence[dict], out_dir: str | Path, cfg: 
     if missing:
         raise KnowboundError(f"GRPO rows need the columns prompt, {', '.join(GOLD_COLUMNS)}; missing: "
                              f"{', '.join(missing)} (build them with the grpo builder)")
-    reward_fn = reward_function(reward, grading)
+    reward_fn = reward_function(reward, grading, cfg.grpo_threshold)
     tokenizer = _tokenizer(tokenizer_path or model_path)
     model = _training_model(model_path, cfg, adapter)
     dataset = Dataset.from_list([{k: r[k] for k in ("prompt", *GOLD_COLUMNS)} for r in rows])

@@ -18,7 +18,7 @@ NAME = "train"
 # the keys below; then the method's overrides and the run's seed.
 _NOT_READ = ("kind", "seed")
 DPO_ONLY = ("dpo_beta", "sft_weight")  # SFT never reads them
-GRPO_ONLY = ("grpo_generations", "grpo_max_new_tokens", "grpo_beta", "grpo_init")  # nor these
+GRPO_ONLY = ("grpo_generations", "grpo_max_new_tokens", "grpo_beta", "grpo_init", "grpo_threshold")  # nor these
 LOG_ONLY = ("logging_steps",)  # changes the log, not the weights
 READS = (*(f"train.{f.name}" for f in dataclasses.fields(TrainConfig)
            if f.name not in _NOT_READ + DPO_ONLY + GRPO_ONLY + LOG_ONLY), "method_train.{method}", "seed")
