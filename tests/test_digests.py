@@ -101,6 +101,7 @@ CASES: dict[str, tuple[object, list[str]]] = {
     "train.grpo_max_new_tokens": (16, []),
     "train.grpo_beta": (0.04, []),
     "train.grpo_init": ("unaligned", []),
+    "train.grpo_threshold": (0.25, []),
     "method_train": ({"absolute": {"epochs": 1}}, ["train/absolute", "eval/absolute/*", *SCORES]),
     "eval.max_new_tokens": (20, ANSWERS + SCORES),
     "eval.bootstrap": (10, SCORES),
