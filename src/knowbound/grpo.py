@@ -21,6 +21,7 @@ column but the prompt to a reward function as a keyword argument holding one val
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Sequence
 
 from knowbound.errors import KnowboundError
@@ -58,17 +59,13 @@ def three_way(text: str, question: Question, mode: str = "default", threshold: f
     return wrong_reward(threshold)  # -1 at TruthRL's 1/2
 
 
-def brier(text: str, question: Question, mode: str = "default", threshold: float = 0.5) -> float:
+def brier(text: str, question: Question, mode: str = "default") -> float:
     """RLCR's reward: 1[correct] - (q - 1[correct])^2, q the confidence the answer states.
 
     A refusal claims nothing and earns 0 (the reward of stating q = 0 on a wrong answer). An answer
     that states no confidence is scored as if it had stated the worst one (q = 1 - 1[correct]), so
     leaving the confidence out never pays: a right answer then earns 0, a wrong one -1.
-    A stated confidence needs no threshold: only the default is accepted.
     """
-    if threshold != 0.5:
-        raise KnowboundError(f"train.grpo_threshold is {threshold}: the brier reward rewards a stated "
-                             "confidence and takes no threshold (leave it at 0.5)")
     from knowbound.grading import grade
 
     g = grade(text, question, mode)
@@ -80,7 +77,7 @@ def brier(text: str, question: Question, mode: str = "default", threshold: float
 
 
 # Reward functions by name (``Method.reward``).
-REWARDS: dict[str, Callable[[str, Question, str, float], float]] = {"three_way": three_way, "brier": brier}
+REWARDS: dict[str, Callable[[str, Question, str], float]] = {"three_way": three_way, "brier": brier}
 
 
 def completion_text(completion: Any) -> str:
@@ -102,6 +99,7 @@ def reward_function(name: str, mode: str = "default", threshold: float = 0.5) ->
             raise KnowboundError(f"train.grpo_threshold is {threshold}: only the three_way reward takes a "
                                  f"threshold ('{name}' does not; leave it at 0.5)")
         wrong_reward(threshold)
+        score = functools.partial(three_way, threshold=threshold)
 
     def reward(prompts: Sequence, completions: Sequence, **columns: Any) -> list[float]:
         missing = [c for c in ("question", "answers") if c not in columns]
@@ -113,7 +111,7 @@ def reward_function(name: str, mode: str = "default", threshold: float = 0.5) ->
         choices = columns.get("choices") or [()] * n
         index = columns.get("answer_index") or [None] * n
         return [score(completion_text(c), Question(id="", question=q, answers=tuple(a or ()), kind=k,
-                                                   choices=tuple(ch or ()), answer_index=i), mode, threshold)
+                                                   choices=tuple(ch or ()), answer_index=i), mode)
                 for c, q, a, k, ch, i in zip(completions, columns["question"], columns["answers"], kinds, choices, index)]
 
     reward.__name__ = name
