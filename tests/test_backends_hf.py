@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from knowbound.backends import get_backend
+from knowbound.backends.hf import band_layers
 from knowbound.types import SamplingParams
 
 pytestmark = pytest.mark.model
@@ -237,16 +238,28 @@ def test_answer_states_match_scoring_and_a_direct_forward_pass(hf_backend):
     hidden = hf_backend.model.config.hidden_size
     for st, value, answer in zip(states, scored, answers):
         assert sum(st["token_logprobs"]) == pytest.approx(value[0], abs=1e-4)
-        assert st["hidden"].shape == (4, hidden)
+        assert st["hidden"].shape == (5, hidden)
     assert states[2]["token_logprobs"] == []  # an empty answer: its states are the prompt's
-    # The last-layer state at the last prompt token equals an unpadded forward pass's.
+    # Each state equals an unpadded forward pass's.
     tok, model = hf_backend.tokenizer, hf_backend.model
-    ids = tok(hf_backend.format_prompt(PROMPTS[0]) + "Oslo", add_special_tokens=False)["input_ids"]
-    ctx = tok(hf_backend.format_prompt(PROMPTS[0]), add_special_tokens=False)["input_ids"]
-    with torch.no_grad():
-        last = model(torch.tensor([ids]), output_hidden_states=True).hidden_states[-1][0]
-    assert torch.allclose(states[0]["hidden"][1], last[len(ctx) - 1], atol=1e-4)
-    assert torch.allclose(states[0]["hidden"][3], last[-1], atol=1e-4)
+    low, high = band_layers(model.config.num_hidden_layers)
+    for k in (1, 2):
+        ids = tok(hf_backend.format_prompt(PROMPTS[k]) + answers[k], add_special_tokens=False)["input_ids"]
+        ctx = tok(hf_backend.format_prompt(PROMPTS[k]), add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            layers = model(torch.tensor([ids]), output_hidden_states=True).hidden_states
+        last, band = layers[-1][0], torch.stack(layers[low:high + 1])[:, 0].mean(0)
+        assert torch.allclose(states[k]["hidden"][1], last[len(ctx) - 1], atol=1e-4)
+        assert torch.allclose(states[k]["hidden"][3], last[-1], atol=1e-4)
+        # The answer band: the mean over the answer's tokens (the prompt's last for an empty one).
+        answer_band = band[len(ctx):].mean(0) if answers[k] else band[len(ctx) - 1]
+        assert torch.allclose(states[k]["hidden"][4], answer_band, atol=1e-4)
+    assert len(tok(answers[1], add_special_tokens=False)["input_ids"]) > 1  # a mean over several tokens
+
+
+@pytest.mark.parametrize(("layers", "band"), [(1, (1, 1)), (2, (1, 1)), (4, (1, 3)), (12, (4, 8)), (30, (9, 21))])
+def test_the_answer_band_is_the_middle_of_the_depth(layers, band):
+    assert band_layers(layers) == band
 
 
 def test_pik_head_learns_from_answer_states_and_withholds_below_its_threshold(hf_backend):
@@ -263,8 +276,10 @@ def test_pik_head_learns_from_answer_states_and_withholds_below_its_threshold(hf
     assert head.fit["oof_auroc"] > 0.9 and head.fit["features"] == "log-probabilities"
     by_features = head.fit["oof_auroc_by_features"]
     assert by_features["log-probabilities, l2 0.01"] == head.fit["oof_auroc"]
-    assert set(by_features) == {"log-probabilities, l2 0.01", "log-probabilities + hidden states, l2 0.01",
-                                "log-probabilities + hidden states, l2 0.1", "hidden states alone (diagnostic), l2 0.1"}
+    assert set(by_features) == {"log-probabilities, l2 0.01", "log-probabilities + answer band, l2 0.1",
+                                "log-probabilities + hidden states, l2 0.01", "log-probabilities + hidden states, l2 0.1",
+                                "hidden states alone (diagnostic), l2 0.1"}
+    assert head.columns == list(range(6))
     p = head.p_know(x)
     assert p[1::2].mean() > 0.8 and p[0::2].mean() < 0.2
     assert 0.0 < head.threshold < 1.0

@@ -38,6 +38,14 @@ COMPACT_MIN_ROWS = 8
 LOGIT_BUDGET = 2**27
 
 
+def band_layers(n_layers: int) -> tuple[int, int]:
+    """The middle band of a model's layers, as (first, last) indices into ``hidden_states`` (0 is
+    the embeddings): from 30% to 70% of the depth, where probes of truthfulness find the most
+    signal (the semantic-entropy-probe work reads the middle layers). For 30 layers: 9 to 21."""
+    low = max(1, round(0.3 * n_layers))
+    return low, max(low, round(0.7 * n_layers))
+
+
 def pick_device(device: str | None = None) -> torch.device:
     """The given device, else cuda, then mps, then cpu."""
     if device and device != "auto":
@@ -366,12 +374,18 @@ class HFBackend:
 
     @torch.inference_mode()
     def answer_states(self, prompts: list[str], answers: list[str]) -> list[dict[str, Any]]:
-        """What the model computes over each (prompt, answer): the answer's token log-probs and the
-        hidden states (middle and last layer) at the last prompt token and the last answer token.
+        """What the model computes over each (prompt, answer): the answer's token log-probs and
+        hidden states.
 
         Returns one dict per pair: ``token_logprobs`` (a list of floats, empty for an empty answer)
-        and ``hidden`` (a float32 tensor [4, hidden size]: prompt-middle, prompt-last,
-        answer-middle, answer-last). The features of ``knowbound.pik``.
+        and ``hidden``, a float32 tensor [5, hidden size]:
+
+        0-3. the middle and the last layer at the last prompt token (prompt-middle, prompt-last)
+             and at the last answer token (answer-middle, answer-last);
+        4. answer-band: the mean over the answer's tokens and over the middle band of layers
+           (``band_layers``), the last prompt token's for an empty answer.
+
+        The features of ``knowbound.pik``.
         """
         if len(prompts) != len(answers):
             raise KnowboundError("answer_states needs one answer per prompt")
@@ -397,13 +411,16 @@ class HFBackend:
             logp = result.logits[:, :-1].float().log_softmax(-1).gather(2, ids[:, 1:, None]).squeeze(2)
             states = result.hidden_states
             middle, last = states[len(states) // 2], states[-1]
+            low, high = band_layers(len(states) - 1)
+            band = torch.stack(states[low:high + 1]).float().mean(0)  # [batch, width, hidden]
             width = ids.shape[1]
             for r, (i, _, cont) in enumerate(batch):
                 prompt_end = width - len(cont) - 1
                 tokens = logp[r, width - 1 - len(cont):].tolist() if cont else []
+                answer_band = band[r, prompt_end + 1:].mean(0) if cont else band[r, prompt_end]
                 out[i] = {"token_logprobs": tokens,
-                          "hidden": torch.stack([middle[r, prompt_end], last[r, prompt_end],
-                                                 middle[r, -1], last[r, -1]]).float().cpu()}
+                          "hidden": torch.stack([middle[r, prompt_end].float(), last[r, prompt_end].float(),
+                                                 middle[r, -1].float(), last[r, -1].float(), answer_band]).cpu()}
             start += size
         return out
 
