@@ -8,7 +8,9 @@ maximum-sequence-probability score reads):
 
 * the answer's mean hidden state at every third layer (where in the depth the signal is);
 * the answer band (the mean over the answer's tokens and the middle 30-70% of the layers), the
-  four single-token states, as ``knowbound.pik.CANDIDATES`` offers them.
+  four single-token states, as ``knowbound.pik.CANDIDATES`` offers them;
+* the last prompt token alone at every third layer, without the answer or its log-probabilities:
+  what a policy that decides to refuse before answering (a fine-tuned refusal) has to go on.
 
 For each: the out-of-fold AUROC on ``train`` (what the head chooses by), the AUROC on the eval set
 overall and averaged within question kind (``meta.kind``; person exposure on the world), and the
@@ -137,6 +139,10 @@ def main() -> None:
     token_eval = np.hstack([base_eval] + [h_eval[:, l, pos] for l, pos in
                                           ((middle, 0), (n_layers, 0), (middle, 1), (n_layers, 1))])
     rows.append(("+ the four single-token states", fit(token_train, token_eval, 1e-1)))
+    # What a policy that refuses before it answers could read: the last prompt token alone, no
+    # answer and no log-probabilities (the state a fine-tuned refusal is decided from).
+    for layer in range(3, n_layers + 1, 3):
+        rows.append((f"prompt only, layer {layer}", fit(h_train[:, layer, 0], h_eval[:, layer, 0], 1e-1)))
 
     accuracy = float(y_eval.mean())
     print(f"\n{args.set}: unaligned accuracy {accuracy:.3f}; accuracy budget {budget}; {n_layers} layers\n")
@@ -152,7 +158,7 @@ def main() -> None:
     key = "population" if any("population" in r["meta"] for r in evals) else "person_exposure"
     popularity = np.array([float(r["meta"].get(key) or 0) for r in evals])
     if popularity.any():
-        band = rows[-2][1]["p"]
+        band = dict(rows)[f"+ answer band, layers {low}-{high}"]["p"]
         upper = popularity > np.median(popularity)
         control = {"key": key, "popularity_within_kind_auroc": within(popularity),
                    "band_within_kind_auroc_lower_half": within(band, ~upper),
