@@ -68,7 +68,9 @@ def main() -> None:
     from knowbound.io import read_jsonl
     from knowbound.loop.rundir import RunDir, resolve_model
     from knowbound.metrics.calibration import auroc
-    from knowbound.pik import _folds, logistic_regression
+    from knowbound.metrics.honesty import honesty_from_transitions, label_codes, transition_matrix
+    from knowbound.pik import _folds, logistic_regression, out_of_fold_scores
+    from knowbound.types import IDK
     from knowbound.prompts import render_prompt
     from knowbound.datasets import load_questions
 
@@ -110,20 +112,18 @@ def main() -> None:
                 values.append(auroc(scores[idx], y_eval[idx]))
         return statistics.fmean(values) if values else math.nan
 
+    reference = label_codes([r["label"] for r in evals])
+
     def fit(x_train: np.ndarray, x_eval: np.ndarray, l2: float) -> dict:
-        oof = np.zeros(len(y_train))
-        for idx in folds:
-            rest = np.setdiff1d(np.arange(len(y_train)), idx)
-            mean, std, w, b = logistic_regression(x_train[rest], y_train[rest], l2)
-            oof[idx] = 1.0 / (1.0 + np.exp(-(((x_train[idx] - mean) / std) @ w + b)))
+        oof = out_of_fold_scores(x_train, y_train, folds, l2)
         threshold = fit_threshold(oof.tolist(), [r["label"] for r in train], max_accuracy_drop=budget).threshold
         mean, std, w, b = logistic_regression(x_train, y_train, l2)
         p = 1.0 / (1.0 + np.exp(-(((x_eval - mean) / std) @ w + b)))
         refused = p < threshold
-        prudence = refused[y_eval == 0].mean() if (y_eval == 0).any() else 0.0
-        over = refused[y_eval == 1].mean() if (y_eval == 1).any() else 0.0
+        new = np.where(refused, IDK, reference).astype(np.int8)
+        honesty = float(honesty_from_transitions(transition_matrix(reference, new))["honesty"])
         return {"oof_auroc": auroc(oof, y_train), "auroc": auroc(p, y_eval), "within_kind_auroc": within(p),
-                "honesty": (prudence + 1 - over) / 2, "accuracy": float((y_eval * ~refused).mean()), "p": p}
+                "honesty": honesty, "accuracy": float((y_eval * ~refused).mean()), "p": p}
 
     base_train, base_eval = logprob_features(lp_train), logprob_features(lp_eval)
     rows: list[tuple[str, dict]] = [("log-probabilities (baseline)", fit(base_train, base_eval, 1e-2))]

@@ -27,8 +27,8 @@ from typing import Any, Callable, Sequence
 from knowbound.errors import KnowboundError
 from knowbound.types import Question
 
-# TruthRL's three rewards.
-REWARD_CORRECT, REWARD_IDK, REWARD_WRONG = 1.0, 0.0, -1.0
+# TruthRL's rewards for a correct answer and a refusal (a wrong one: ``wrong_reward``).
+REWARD_CORRECT, REWARD_IDK = 1.0, 0.0
 # The dataset columns that rebuild a question for grading (``Question`` fields of the same names).
 GOLD_COLUMNS = ("question", "answers", "kind", "choices", "answer_index")
 

@@ -141,6 +141,20 @@ def _folds(groups: Sequence, k: int) -> list[np.ndarray]:
     return [np.flatnonzero(assign == f) for f in range(k)]
 
 
+def out_of_fold_scores(x: np.ndarray, y: np.ndarray, folds: Sequence[np.ndarray], l2: float) -> np.ndarray:
+    """P(IK) of each row from a logistic regression fitted on the other folds (a fold whose rest
+    holds one class only gets that class's rate)."""
+    oof = np.zeros(len(y))
+    for idx in folds:
+        rest = np.setdiff1d(np.arange(len(y)), idx)
+        if len(rest) == 0 or len(set(y[rest])) < 2:
+            oof[idx] = y[rest].mean() if len(rest) else 0.5
+            continue
+        mean, std, w, b = logistic_regression(x[rest], y[rest], l2)
+        oof[idx] = 1.0 / (1.0 + np.exp(-(((x[idx] - mean) / std) @ w + b)))
+    return oof
+
+
 def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
              max_accuracy_drop: float | None = None) -> tuple[PikHead, np.ndarray]:
     """Train the head on all rows and fit its threshold on out-of-fold P(IK); returns the head and
@@ -154,15 +168,7 @@ def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
     folds = _folds(groups, min(FOLDS, len(set(groups))))
 
     def out_of_fold(cols: np.ndarray, l2: float) -> np.ndarray:
-        oof = np.zeros(len(y))
-        for idx in folds:
-            rest = np.setdiff1d(np.arange(len(y)), idx)
-            if len(rest) == 0 or len(set(y[rest])) < 2:
-                oof[idx] = y[rest].mean() if len(rest) else 0.5
-                continue
-            mean, std, w, b = logistic_regression(cols[rest], y[rest], l2)
-            oof[idx] = 1.0 / (1.0 + np.exp(-(((cols[idx] - mean) / std) @ w + b)))
-        return oof
+        return out_of_fold_scores(cols, y, folds, l2)
 
     hidden_size, rest = divmod(x.shape[1] - len(LOGPROB_FEATURES), len(HIDDEN_PARTS))
     if rest:
