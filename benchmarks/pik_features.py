@@ -69,7 +69,7 @@ def main() -> None:
     from knowbound.loop.rundir import RunDir, resolve_model
     from knowbound.metrics.calibration import auroc
     from knowbound.metrics.honesty import honesty_from_transitions, label_codes, transition_matrix
-    from knowbound.pik import _folds, logistic_regression, out_of_fold_scores
+    from knowbound.pik import PikHead, _folds, fold_models, out_of_fold_scores
     from knowbound.types import IDK
     from knowbound.prompts import render_prompt
     from knowbound.datasets import load_questions
@@ -115,10 +115,12 @@ def main() -> None:
     reference = label_codes([r["label"] for r in evals])
 
     def fit(x_train: np.ndarray, x_eval: np.ndarray, l2: float) -> dict:
-        oof = out_of_fold_scores(x_train, y_train, folds, l2)
+        # Cross-fitted as the head is: the fold models' out-of-fold scores fit the threshold, and
+        # their mean probability is P(IK) on the eval set.
+        members = fold_models(x_train, y_train, folds, l2)
+        oof = out_of_fold_scores(x_train, y_train, folds, l2, members)
         threshold = fit_threshold(oof.tolist(), [r["label"] for r in train], max_accuracy_drop=budget).threshold
-        mean, std, w, b = logistic_regression(x_train, y_train, l2)
-        p = 1.0 / (1.0 + np.exp(-(((x_eval - mean) / std) @ w + b)))
+        p = PikHead(threshold=threshold, fit={}, members=members).p_know(x_eval)
         refused = p < threshold
         new = np.where(refused, IDK, reference).astype(np.int8)
         honesty = float(honesty_from_transitions(transition_matrix(reference, new))["honesty"])

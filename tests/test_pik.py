@@ -48,17 +48,51 @@ def test_a_signal_in_a_token_state_picks_the_token_states():
     assert head.columns == columns(HIDDEN_PARTS[:4], HIDDEN)
 
 
-def test_a_saved_head_loads_with_its_columns_and_an_older_head_reads_the_leading_columns(tmp_path):
+def test_a_saved_head_loads_with_its_columns_and_members(tmp_path):
     x, labels, groups = rows("answer_band")
     head, _ = fit_head(x, labels, groups)
     head.save(tmp_path / "new")
-    assert np.allclose(PikHead.load(tmp_path / "new").p_know(x), head.p_know(x))
-    # A head file written before the answer band has no columns: it reads the leading ones.
-    older, _ = fit_head(x[:, :6], labels, groups)
-    saved = {k: v for k, v in older.__dict__.items() if k != "columns"}
-    (tmp_path / "old").mkdir()
-    (tmp_path / "old" / "pik_head.json").write_text(json.dumps(saved))
-    assert np.allclose(PikHead.load(tmp_path / "old").p_know(x), older.p_know(x[:, :6]))
+    loaded = PikHead.load(tmp_path / "new")
+    assert len(loaded.members) == 5 and np.allclose(loaded.p_know(x), head.p_know(x))
+
+
+def test_heads_saved_before_cross_fitting_load_as_one_member(tmp_path):
+    """A head file with one model's mean/std/weights/bias (and, older still, no columns) reads the
+    leading columns with that model alone."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(20, 6 + 5 * HIDDEN))
+    w = rng.normal(size=6)
+    saved = {"mean": [0.5] * 6, "std": [2.0] * 6, "weights": w.tolist(), "bias": -0.25, "threshold": 0.5, "fit": {}}
+    expected = 1 / (1 + np.exp(-(((x[:, :6] - 0.5) / 2.0) @ w - 0.25)))
+    for i, extra in enumerate(({}, {"columns": list(range(6))})):
+        (tmp_path / str(i)).mkdir()
+        (tmp_path / str(i) / "pik_head.json").write_text(json.dumps({**saved, **extra}))
+        head = PikHead.load(tmp_path / str(i))
+        assert len(head.members) == 1 and np.allclose(head.p_know(x), expected)
+
+
+def test_the_head_is_the_mean_of_its_fold_models_whose_scores_made_the_threshold():
+    """Cross-fitting: each training row's out-of-fold score is its own fold model's P(IK), and the
+    head's P(IK) on any row is the mean of the five fold models."""
+    x, labels, groups = rows("answer_band", n=100)
+    head, oof = fit_head(x, labels, groups)
+    cols = x[:, head.columns]
+    per_member = np.stack([1 / (1 + np.exp(-(((cols - np.asarray(m["mean"])) / np.asarray(m["std"]))
+                                             @ np.asarray(m["weights"]) + m["bias"]))) for m in head.members])
+    assert per_member.shape == (5, 100)
+    assert np.allclose(head.p_know(x), per_member.mean(0))
+    # Row i sits in fold i % 5 (one group per row): its out-of-fold score is that fold model's.
+    assert np.allclose(oof, per_member[np.arange(100) % 5, np.arange(100)])
+    # Fold models differ (each leaves out other rows).
+    assert not np.allclose(per_member[0], per_member[1])
+
+
+def test_a_fold_whose_rest_holds_one_class_gets_a_constant_member():
+    x = np.random.default_rng(0).normal(size=(6, 6 + 5 * HIDDEN))
+    labels = ["correct"] * 5 + ["wrong"]
+    head, oof = fit_head(x, labels, ["a", "a", "a", "a", "a", "b"])  # two groups, two folds
+    # Fold "a" leaves only the wrong row: a constant member near 0; fold "b" leaves only right rows.
+    assert np.allclose(oof[:5], 1e-6) and np.allclose(oof[5], 1 - 1e-6)
 
 
 def test_feature_rows_of_another_layout_are_refused():

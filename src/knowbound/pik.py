@@ -21,7 +21,12 @@ At inference the unaligned model answers as usual, one forward pass over (questi
 gives the features, and the answer is withheld (the refusal, ``baselines.withhold``) when P(IK)
 is below a threshold. The threshold is fitted on out-of-fold scores of the training questions
 (folds by person where rows name one), so it is not fitted on scores the head has memorised.
-A withheld answer is the only change: the head can refuse, never damage a right answer.
+The head is cross-fitted: P(IK) at inference is the mean of the fold models that made those
+out-of-fold scores, so the threshold and the scores it is applied to come from models of one
+kind, each trained on four fifths of the rows. (A model refitted on every row scores more
+extremely than its out-of-fold scores, and a threshold fitted on the latter lands elsewhere on
+the former.) A withheld answer is the only change: the head can refuse, never damage a right
+answer.
 
 In the knowledge world the hidden states at the prompt carry almost no trace of whether the model
 knows (a linear probe on them separates right from wrong answers at chance), while the answer's
@@ -34,7 +39,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -81,23 +86,24 @@ def feature_names(hidden_size: int) -> list[str]:
 
 @dataclass(frozen=True)
 class PikHead:
-    """A fitted head: standardisation, weights, and the refusal threshold on P(IK)."""
+    """A fitted head: its members (standardisation, weights, bias each), and the refusal threshold
+    on P(IK), the mean of the members' probabilities."""
 
-    mean: list[float]
-    std: list[float]
-    weights: list[float]
-    bias: float
     threshold: float
     fit: dict  # baselines.ThresholdFit.to_dict() on the out-of-fold scores, their AUROC, the features
-    # The feature-row columns the head reads; None: the leading len(weights) columns (heads saved
-    # before the answer band, whose columns all lead the row).
+    # The feature-row columns the head reads; None: the leading columns (heads saved before the
+    # answer band, whose columns all lead the row).
     columns: list[int] | None = None
+    # One {"mean", "std", "weights", "bias"} per fold model (a cross-fitted head).
+    members: list[dict] = field(default_factory=list)
 
     def p_know(self, x: np.ndarray) -> np.ndarray:
-        """P(IK) for each feature row (the columns the head was trained on)."""
-        cols = x[:, self.columns] if self.columns is not None else x[:, :len(self.weights)]
-        z = (cols - np.asarray(self.mean)) / np.asarray(self.std)
-        return 1.0 / (1.0 + np.exp(-(z @ np.asarray(self.weights) + self.bias)))
+        """P(IK) for each feature row: the mean of the members' probabilities."""
+        if not self.members:
+            raise ValueError("a P(IK) head without members")
+        width = len(self.members[0]["weights"])
+        cols = x[:, self.columns] if self.columns is not None else x[:, :width]
+        return np.mean([_member_p(member, cols) for member in self.members], axis=0)
 
     def save(self, out_dir: Path) -> None:
         from knowbound.io import write_json
@@ -107,7 +113,14 @@ class PikHead:
 
     @classmethod
     def load(cls, out_dir: Path) -> "PikHead":
-        return cls(**json.loads((Path(out_dir) / HEAD_FILE).read_text()))
+        data = json.loads((Path(out_dir) / HEAD_FILE).read_text())
+        if "weights" in data:  # a head saved before cross-fitting: one model trained on every row
+            data["members"] = [{k: data.pop(k) for k in ("mean", "std", "weights", "bias")}]
+        return cls(**data)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 def logistic_regression(x: np.ndarray, y: np.ndarray, l2: float = 1e-2) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -141,34 +154,49 @@ def _folds(groups: Sequence, k: int) -> list[np.ndarray]:
     return [np.flatnonzero(assign == f) for f in range(k)]
 
 
-def out_of_fold_scores(x: np.ndarray, y: np.ndarray, folds: Sequence[np.ndarray], l2: float) -> np.ndarray:
-    """P(IK) of each row from a logistic regression fitted on the other folds (a fold whose rest
-    holds one class only gets that class's rate)."""
-    oof = np.zeros(len(y))
+def fold_models(x: np.ndarray, y: np.ndarray, folds: Sequence[np.ndarray], l2: float) -> list[dict]:
+    """One logistic regression per fold, fitted on the other folds' rows, as head members (a fold
+    whose rest holds one class only gets a constant member at that class's rate)."""
+    members = []
     for idx in folds:
         rest = np.setdiff1d(np.arange(len(y)), idx)
         if len(rest) == 0 or len(set(y[rest])) < 2:
-            oof[idx] = y[rest].mean() if len(rest) else 0.5
+            rate = float(np.clip(y[rest].mean() if len(rest) else 0.5, 1e-6, 1 - 1e-6))
+            members.append({"mean": [0.0] * x.shape[1], "std": [1.0] * x.shape[1], "weights": [0.0] * x.shape[1],
+                            "bias": math.log(rate / (1 - rate))})
             continue
         mean, std, w, b = logistic_regression(x[rest], y[rest], l2)
-        oof[idx] = 1.0 / (1.0 + np.exp(-(((x[idx] - mean) / std) @ w + b)))
+        members.append({"mean": mean.tolist(), "std": std.tolist(), "weights": w.tolist(), "bias": b})
+    return members
+
+
+def _member_p(member: dict, x: np.ndarray) -> np.ndarray:
+    return _sigmoid(((x - np.asarray(member["mean"])) / np.asarray(member["std"])) @ np.asarray(member["weights"])
+                    + member["bias"])
+
+
+def out_of_fold_scores(x: np.ndarray, y: np.ndarray, folds: Sequence[np.ndarray], l2: float,
+                       members: list[dict] | None = None) -> np.ndarray:
+    """P(IK) of each row from the fold model that did not see it (``fold_models``; pass
+    ``members`` to score with models already fitted on these folds)."""
+    members = members if members is not None else fold_models(x, y, folds, l2)
+    oof = np.zeros(len(y))
+    for idx, member in zip(folds, members):
+        oof[idx] = _member_p(member, x[idx])
     return oof
 
 
 def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
              max_accuracy_drop: float | None = None) -> tuple[PikHead, np.ndarray]:
-    """Train the head on all rows and fit its threshold on out-of-fold P(IK); returns the head and
-    the out-of-fold scores. ``reference_labels``: the greedy answers' labels (the target is
-    "correct"); ``groups``: fold groups (people). The candidate with the best out-of-fold AUROC
+    """Cross-fit the head (one model per fold, trained on the other folds) and fit its threshold on
+    their out-of-fold P(IK); returns the head and the out-of-fold scores. ``reference_labels``: the
+    greedy answers' labels (the target is "correct"); ``groups``: fold groups (people). The candidate with the best out-of-fold AUROC
     (``CANDIDATES``) is kept."""
     from knowbound.baselines import fit_threshold
     from knowbound.metrics.calibration import auroc
 
     y = np.array([label == "correct" for label in reference_labels], dtype=np.float64)
     folds = _folds(groups, min(FOLDS, len(set(groups))))
-
-    def out_of_fold(cols: np.ndarray, l2: float) -> np.ndarray:
-        return out_of_fold_scores(cols, y, folds, l2)
 
     hidden_size, rest = divmod(x.shape[1] - len(LOGPROB_FEATURES), len(HIDDEN_PARTS))
     if rest:
@@ -179,23 +207,22 @@ def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
         if parts and not hidden_size:
             continue
         cols = columns(parts, hidden_size)
-        oof = out_of_fold(x[:, cols], l2)
+        members = fold_models(x[:, cols], y, folds, l2)
+        oof = out_of_fold_scores(x[:, cols], y, folds, l2, members)
         score = auroc(oof, y)
         scores[f"{name}, l2 {l2:g}"] = score
         if best is None or (score or 0.0) > (best[0] or 0.0) + 1e-9:
-            best = (score, name, cols, l2, oof)
+            best = (score, name, cols, l2, oof, members)
     assert best is not None
     # A diagnostic, never chosen: what the single-token hidden states alone tell (chance in the
     # knowledge world).
     if hidden_size:
         scores["hidden states alone (diagnostic), l2 0.1"] = auroc(
-            out_of_fold(x[:, columns(TOKEN_STATES, hidden_size)[len(LOGPROB_FEATURES):]], 1e-1), y)
-    score, name, cols, l2, oof = best
+            out_of_fold_scores(x[:, columns(TOKEN_STATES, hidden_size)[len(LOGPROB_FEATURES):]], y, folds, 1e-1), y)
+    score, name, cols, l2, oof, members = best
     fit = fit_threshold(oof.tolist(), list(reference_labels), max_accuracy_drop=max_accuracy_drop)
-    mean, std, w, b = logistic_regression(x[:, cols], y, l2)
-    head = PikHead(mean.tolist(), std.tolist(), w.tolist(), b,
-                   threshold=fit.threshold if math.isfinite(fit.threshold) else 1.0 + 1e-9,
+    head = PikHead(threshold=fit.threshold if math.isfinite(fit.threshold) else 1.0 + 1e-9,
                    fit={**fit.to_dict(), "oof_auroc": score, "features": name, "l2": l2,
                         "oof_auroc_by_features": scores},
-                   columns=cols)
+                   columns=cols, members=members)
     return head, oof
