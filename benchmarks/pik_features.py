@@ -9,6 +9,8 @@ maximum-sequence-probability score reads):
 * the answer's mean hidden state at every third layer (where in the depth the signal is);
 * the answer band (the mean over the answer's tokens and the middle 30-70% of the layers), the
   four single-token states, as ``knowbound.pik.CANDIDATES`` offers them;
+* the question's own token log-probabilities (the same six statistics over the prompt), alone
+  and with the band: how unfamiliar the model finds what it is asked about;
 * the last prompt token alone at every third layer, without the answer or its log-probabilities:
   what a policy that decides to refuse before answering (a fine-tuned refusal) has to go on.
 
@@ -35,11 +37,12 @@ import numpy as np
 import torch
 
 
-def layer_states(backend, prompts: list[str], answers: list[str]) -> tuple[np.ndarray, list[list[float]]]:
+def layer_states(backend, prompts: list[str], answers: list[str]) -> tuple[np.ndarray, list[list[float]], list[list[float]]]:
     """[rows, layers + 1, 3, hidden] (per layer: the last prompt token, the last answer token, the
-    mean over the answer's tokens) and each answer's token log-probs. One unpadded pass per row."""
+    mean over the answer's tokens), each answer's token log-probs and each prompt's (from its second
+    token: how surprised the model is by the question). One unpadded pass per row."""
     contexts = backend.encode_prompts(prompts)
-    states, logprobs = [], []
+    states, logprobs, prompt_logprobs = [], [], []
     with torch.no_grad():
         for i, (prompt, answer) in enumerate(zip(prompts, answers)):
             cont = backend._continuation_ids(backend.format_prompt(prompt), contexts[i], answer) if answer else []
@@ -49,9 +52,10 @@ def layer_states(backend, prompts: list[str], answers: list[str]) -> tuple[np.nd
             end = len(contexts[i]) - 1
             logp = out.logits[0, :-1].float().log_softmax(-1).gather(1, ids[0, 1:, None]).squeeze(1)
             logprobs.append(logp[end:].tolist() if cont else [])
+            prompt_logprobs.append(logp[:end].tolist())
             answer_part = hidden[:, end + 1:] if cont else hidden[:, end:end + 1]
             states.append(torch.stack([hidden[:, end], hidden[:, -1], answer_part.mean(1)], 1).cpu().numpy())
-    return np.stack(states), logprobs
+    return np.stack(states), logprobs, prompt_logprobs
 
 
 def logprob_features(logprobs: list[list[float]]) -> np.ndarray:
@@ -94,8 +98,8 @@ def main() -> None:
     evals = [r for r in read_jsonl(run / "predictions" / "unaligned" / f"{args.set}.jsonl") if r.get("label") is not None]
     questions = {q.id: q for q in load_questions(str(run / "questions" / f"{args.set}.jsonl")).questions}
     print(f"{len(train)} training answers, {len(evals)} answers on {args.set}; one forward pass each ...", flush=True)
-    h_train, lp_train = layer_states(backend, [r["prompt"] for r in train], [r["answer"] for r in train])
-    h_eval, lp_eval = layer_states(backend, [render_prompt(cfg.prompt, questions[r["id"]]) for r in evals],
+    h_train, lp_train, qlp_train = layer_states(backend, [r["prompt"] for r in train], [r["answer"] for r in train])
+    h_eval, lp_eval, qlp_eval = layer_states(backend, [render_prompt(cfg.prompt, questions[r["id"]]) for r in evals],
                                    [r["pred_text"] for r in evals])
     y_train = np.array([r["label"] == "correct" for r in train], dtype=np.float64)
     y_eval = np.array([r["label"] == "correct" for r in evals], dtype=np.float64)
@@ -135,6 +139,14 @@ def main() -> None:
     band_train, band_eval = h_train[:, low:high + 1, 2].mean(1), h_eval[:, low:high + 1, 2].mean(1)
     rows.append((f"+ answer band, layers {low}-{high}",
                  fit(np.hstack([base_train, band_train]), np.hstack([base_eval, band_eval]), 1e-1)))
+    # The question's own log-probabilities (the same six statistics over the prompt's tokens): how
+    # unfamiliar the model finds the entity it is asked about, beside the answer's.
+    question_train, question_eval = logprob_features(qlp_train), logprob_features(qlp_eval)
+    rows.append(("+ question log-probabilities",
+                 fit(np.hstack([base_train, question_train]), np.hstack([base_eval, question_eval]), 1e-2)))
+    rows.append(("+ answer band + question log-probabilities",
+                 fit(np.hstack([base_train, band_train, question_train]),
+                     np.hstack([base_eval, band_eval, question_eval]), 1e-1)))
     middle = (n_layers + 1) // 2  # hidden_states[len // 2], as answer_states reads it
     token_train = np.hstack([base_train] + [h_train[:, l, pos] for l, pos in
                                             ((middle, 0), (n_layers, 0), (middle, 1), (n_layers, 1))])

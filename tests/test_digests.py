@@ -82,6 +82,7 @@ CASES: dict[str, tuple[object, list[str]]] = {
     "build.tau": (0.3, TRAINED_ON),
     "build.select": (20, TRAINED_ON),
     "build.balance": (True, TRAINED_ON),
+    "build.balance_within": ("person", TRAINED_ON),
     "build.multisample_max": (2, []),  # only multisample reads it, and this run has none
     "build.known_rule": ("samples", TRAINED_ON),  # absolute and rtuning read it
     "build.confidence_target": ("samples", []),  # only the CONFIDENCE methods read it

@@ -146,3 +146,38 @@ def test_registry():
     assert get_method("prompt").build([], BuildOptions()) == []
     with pytest.raises(KnowboundError, match="unknown method 'nope'"):
         get_method("nope")
+
+
+def _probed(qid: str, kind: str, greedy: bool, n_correct: int):
+    from knowbound.types import KnowledgeEstimate, ProbeItem
+
+    return ProbeItem(Question(qid, f"q {qid}", ("a",), meta={"kind": kind}),
+                     KnowledgeEstimate(qid, greedy, n_correct, 10, n_correct / 10, "x",
+                                       greedy_label="correct" if greedy else "wrong"))
+
+
+def test_balance_within_keeps_as_many_known_as_unknown_in_each_kind():
+    from knowbound.loop.build import balance_within
+    from knowbound.methods.builders import is_known
+
+    # capital: 6 known (4 by a correct greedy answer, 2 by one correct sample of 10), 2 unknown;
+    # city: 1 known, 5 unknown; continent: known only (nothing to balance it with).
+    items = ([_probed(f"cap{i}", "capital", i < 4, 0 if i < 4 else 1) for i in range(6)]
+             + [_probed(f"cap-u{i}", "capital", False, 0) for i in range(2)]
+             + [_probed("city0", "city", True, 3)] + [_probed(f"city-u{i}", "city", False, 0) for i in range(5)]
+             + [_probed(f"cont{i}", "continent", True, 9) for i in range(3)])
+    kept = balance_within(items, "kind", tau=0.1, known_rule="official", seed=0)
+    opts = BuildOptions(prompt="bare", tau=0.1, seed=0)
+    counts = {}
+    for item in kept:
+        counts.setdefault(item.question.meta["kind"], [0, 0])[is_known(item, opts)] += 1
+    assert counts == {"capital": [2, 2], "city": [1, 1]}
+    assert [i.question.id for i in kept] == sorted(i.question.id for i in kept)
+    assert {"cap-u0", "cap-u1", "city0"} <= {i.question.id for i in kept}
+    # Seeded: the same seed keeps the same questions, another seed other known capitals.
+    assert kept == balance_within(items, "kind", tau=0.1, known_rule="official", seed=0)
+    assert any(balance_within(items, "kind", 0.1, "official", seed=s) != kept for s in range(1, 6))
+    # Under the samples rule a correct greedy answer alone is not known: capitals then have 2
+    # known (one correct sample each) against 6 unknown.
+    by_samples = balance_within(items, "kind", tau=0.1, known_rule="samples", seed=0)
+    assert sum(i.question.meta["kind"] == "capital" for i in by_samples) == 4

@@ -152,6 +152,10 @@ class BuildSection:
     confidence_target: str = field(default="greedy", metadata={"choices": ("greedy", "samples")})
     select: int | None = None  # keep this many training questions ...
     balance: bool = False  # ... half greedy-correct, half not (the paper's TriviaQA setup)
+    # A question meta key (e.g. kind): within each of its values keep as many known questions (the
+    # ABSOLUTE rule at tau and known_rule) as unknown ones, dropping the majority's surplus (seeded),
+    # so the key alone tells a method nothing about what is known.
+    balance_within: str | None = None
     multisample_max: int | None = None  # cap on multisample rows per question
 
 

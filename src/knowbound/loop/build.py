@@ -12,6 +12,8 @@ from knowbound.types import ProbeItem
 
 NAME = "build"
 READS = ("build.tau", "build.select", "build.balance", "prompt", "seed")
+# Read only when build.balance_within is set, so runs without it keep their digests.
+READS_BALANCED = ("build.balance_within", "build.known_rule")
 # Keys only some methods' builders read.
 READS_BY_METHOD: dict[str, tuple[str, ...]] = {
     "multisample": ("build.multisample_max",),
@@ -40,6 +42,26 @@ def select_items(items: Sequence[ProbeItem], select: int | None, balance: bool, 
     return sorted(picked, key=lambda i: i.question.id)
 
 
+def balance_within(items: Sequence[ProbeItem], key: str, tau: float, known_rule: str, seed: int) -> list[ProbeItem]:
+    """Within each value of ``question.meta[key]``, as many known items (``is_known``) as unknown
+    ones: the majority is sampled down to the minority's count (seeded); a value with one side
+    empty keeps nothing."""
+    from knowbound.methods.builders import BuildOptions, is_known
+
+    opts = BuildOptions(prompt="", tau=tau, seed=seed, known_rule=known_rule)
+    rng = random.Random(seed)
+    groups: dict[str, tuple[list[ProbeItem], list[ProbeItem]]] = {}
+    for item in items:
+        known, unknown = groups.setdefault(str(item.question.meta.get(key)), ([], []))
+        (known if is_known(item, opts) else unknown).append(item)
+    picked = []
+    for value in sorted(groups):
+        known, unknown = groups[value]
+        n = min(len(known), len(unknown))
+        picked += rng.sample(known, n) + rng.sample(unknown, n)
+    return sorted(picked, key=lambda i: i.question.id)
+
+
 def outputs(run: RunDir) -> list[Output]:
     """One output per method that trains."""
     return [_output(run, method) for method in trained_methods(run.cfg.methods)]
@@ -47,6 +69,7 @@ def outputs(run: RunDir) -> list[Output]:
 
 def _output(run: RunDir, method: Method) -> Output:
     path = run.dir / "data" / f"{method.name}.jsonl"
+    balanced = run.cfg.build.balance_within is not None
 
     def work(view: ConfigView) -> None:
         from knowbound.io import write_jsonl
@@ -58,6 +81,11 @@ def _output(run: RunDir, method: Method) -> Output:
         b = view.build
         probed = read_knowledge(run.dir, run.questions("train"))
         items = select_items(probed, b.select, b.balance, view.seed)
+        if balanced:
+            before = len(items)
+            items = balance_within(items, b.balance_within, b.tau, b.known_rule, view.seed)
+            run.log(f"build: {method.name}: balanced known and unknown within meta.{b.balance_within}: "
+                    f"{before} -> {len(items)} questions")
         by_k = None
         if "build.confidence_target" in reads and b.confidence_target == "greedy":
             by_k = confidence_targets(probed)
@@ -73,7 +101,7 @@ def _output(run: RunDir, method: Method) -> Output:
         run.log(f"build: {method.name}: {len(items)} questions -> {len(rows)} rows "
                 f"({known} known, {len(rows) - known} unknown)")
 
-    reads = READS + READS_BY_METHOD.get(method.name, ())
+    reads = READS + READS_BY_METHOD.get(method.name, ()) + (READS_BALANCED if balanced else ())
     return Output(f"build/{method.name}", (path,), work, reads=fill(reads), after=("questions/train", "label"),
                   identity={"method": method.name})
 
