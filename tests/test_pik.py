@@ -99,3 +99,18 @@ def test_feature_rows_of_another_layout_are_refused():
     x, labels, groups = rows(None)
     with pytest.raises(ValueError, match="5 hidden states"):
         fit_head(x[:, :-3], labels, groups)
+
+
+@pytest.mark.parametrize("text, says", [
+    ("{not json", "Expecting property name"),
+    ('{"threshold": 0.5, "fit": {}, "members": []}', "members need"),
+    ('{"threshold": 0.5, "fit": {}, "members": [{"mean": [0.0]}]}', "members need"),
+    ('{"threshold": 0.5, "fit": {}, "columns": null, "members": [], "extra": 1}', "extra"),
+])
+def test_a_broken_head_file_is_named_in_the_error(tmp_path, text, says):
+    from knowbound.errors import KnowboundError
+
+    (tmp_path / "pik_head.json").write_text(text)
+    with pytest.raises(KnowboundError, match="pik_head.json: not a P\\(IK\\) head file") as err:
+        PikHead.load(tmp_path)
+    assert says in str(err.value)

@@ -113,10 +113,19 @@ class PikHead:
 
     @classmethod
     def load(cls, out_dir: Path) -> "PikHead":
-        data = json.loads((Path(out_dir) / HEAD_FILE).read_text())
-        if "weights" in data:  # a head saved before cross-fitting: one model trained on every row
-            data["members"] = [{k: data.pop(k) for k in ("mean", "std", "weights", "bias")}]
-        return cls(**data)
+        from knowbound.errors import KnowboundError
+
+        path = Path(out_dir) / HEAD_FILE
+        try:
+            data = json.loads(path.read_text())
+            if "weights" in data:  # a head saved before cross-fitting: one model trained on every row
+                data["members"] = [{k: data.pop(k) for k in ("mean", "std", "weights", "bias")}]
+            head = cls(**data)
+            if not head.members or any(set(m) != {"mean", "std", "weights", "bias"} for m in head.members):
+                raise ValueError("its members need mean, std, weights and bias")
+        except (ValueError, TypeError, KeyError) as e:  # json.JSONDecodeError is a ValueError
+            raise KnowboundError(f"{path}: not a P(IK) head file ({e}); delete it and re-run the train stage") from e
+        return head
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
