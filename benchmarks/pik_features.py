@@ -100,7 +100,7 @@ def main() -> None:
     print(f"{len(train)} training answers, {len(evals)} answers on {args.set}; one forward pass each ...", flush=True)
     h_train, lp_train, qlp_train = layer_states(backend, [r["prompt"] for r in train], [r["answer"] for r in train])
     h_eval, lp_eval, qlp_eval = layer_states(backend, [render_prompt(cfg.prompt, questions[r["id"]]) for r in evals],
-                                   [r["pred_text"] for r in evals])
+                                             [r["pred_text"] for r in evals])
     y_train = np.array([r["label"] == "correct" for r in train], dtype=np.float64)
     y_eval = np.array([r["label"] == "correct" for r in evals], dtype=np.float64)
     folds = _folds([r["group"] for r in train], 5)

@@ -53,6 +53,7 @@ def test_a_saved_head_loads_with_its_columns_and_members(tmp_path):
     head, _ = fit_head(x, labels, groups)
     head.save(tmp_path / "new")
     loaded = PikHead.load(tmp_path / "new")
+    assert loaded.columns == head.columns == columns(("answer_band",), HIDDEN)
     assert len(loaded.members) == 5 and np.allclose(loaded.p_know(x), head.p_know(x))
 
 

@@ -199,8 +199,8 @@ def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
              max_accuracy_drop: float | None = None) -> tuple[PikHead, np.ndarray]:
     """Cross-fit the head (one model per fold, trained on the other folds) and fit its threshold on
     their out-of-fold P(IK); returns the head and the out-of-fold scores. ``reference_labels``: the
-    greedy answers' labels (the target is "correct"); ``groups``: fold groups (people). The candidate with the best out-of-fold AUROC
-    (``CANDIDATES``) is kept."""
+    greedy answers' labels (the target is "correct"); ``groups``: fold groups (people). The
+    candidate with the best out-of-fold AUROC (``CANDIDATES``) is kept."""
     from knowbound.baselines import fit_threshold
     from knowbound.metrics.calibration import auroc
 
