@@ -179,12 +179,24 @@ class RunDir:
         self._record(out.key, {"hash": digest, "status": "running"})
         start = time.perf_counter()
         out.work(ConfigView(self.cfg, frozenset(out.reads + out.uses), f"stage output '{out.key}'"))
+        seq = 1 + max((r.get("seq", 0) for r in self.manifest().get("stages", {}).values()), default=0)
         self._record(out.key, {"hash": digest, "status": "done", "seconds": round(time.perf_counter() - start, 2),
-                               "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+                               "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                               "seq": seq})
         return True
 
     def _finished(self, out: Output) -> bool:
-        return self.is_done(out.key) and all(p.exists() for p in out.paths)
+        """Done with its digest, its files present, and computed after every output it reads.
+
+        The last condition catches an input recomputed with an unchanged digest (its files deleted,
+        or a run that crashed between the two): the digests alone would keep the stale output.
+        ``seq`` counts computations in the manifest; records written before it existed count as 0.
+        """
+        if not (self.is_done(out.key) and all(p.exists() for p in out.paths)):
+            return False
+        stages = self.manifest().get("stages", {})
+        own = stages[out.key].get("seq", 0)
+        return all(stages.get(k, {}).get("seq", 0) <= own for k in out.after)
 
     def _check_upstream(self, outputs: list[Output], within: frozenset[str] = frozenset()) -> None:
         """An error naming the first output read by ``outputs`` that is not done (outputs in
