@@ -7,9 +7,9 @@ on (``identity``: a model, a question file's content). The digest of an output i
 declarations alone (``stage_digests``), and the output's work receives a ``ConfigView`` that lets it
 read only the declared keys: a key the work reads is a key the digest covers, by construction.
 
-An output whose files exist with the same digest and status ``done`` is skipped; one left
-``running`` with the same digest resumes (when ``resumable``); anything else stale is removed and
-redone.
+An output whose files exist with the same digest and status ``done``, computed after every output
+it reads (``seq`` in the manifest), is skipped; one left ``running`` with the same digest resumes
+(when ``resumable``); anything else stale is removed and redone.
 """
 
 from __future__ import annotations
