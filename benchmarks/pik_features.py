@@ -12,7 +12,10 @@ maximum-sequence-probability score reads):
 * the question's own token log-probabilities (the same six statistics over the prompt), alone
   and with the band: how unfamiliar the model finds what it is asked about;
 * the last prompt token alone at every third layer, without the answer or its log-probabilities:
-  what a policy that decides to refuse before answering (a fine-tuned refusal) has to go on.
+  what a policy that decides to refuse before answering (a fine-tuned refusal) has to go on;
+* with ``--states-alone``, the answer's states without the log-probabilities (the band, and the
+  answer mean and last answer token at every layer): what a decision taken after the answer, as
+  R-Tuning's, can read from the positions it attends to.
 
 For each: the out-of-fold AUROC on ``train`` (what the head chooses by), the AUROC on the eval set
 overall and averaged within question kind (``meta.kind``; person exposure on the world), and the
@@ -22,7 +25,7 @@ budget. A popularity control follows where rows carry one (``meta.population`` o
 and upper half of popularity, so a head that only learned "famous entity" shows up. The last line
 is JSON.
 
-    .venv/bin/python benchmarks/pik_features.py runs/smollm2-facts [--set test]
+    .venv/bin/python benchmarks/pik_features.py runs/smollm2-facts [--set test] [--states-alone]
 """
 
 from __future__ import annotations
@@ -82,6 +85,9 @@ def main() -> None:
     parser.add_argument("run_dir")
     parser.add_argument("--set", default="test", help="the eval set to measure on")
     parser.add_argument("--model", default=None, help="the unaligned model's path (default: the one the run's config names)")
+    parser.add_argument("--states-alone", action="store_true",
+                        help="also fit the hidden states without the log-probabilities: the answer band, and the "
+                             "answer mean and the last answer token at every layer (what a later position can read)")
     args = parser.parse_args()
     run = Path(args.run_dir)
     cfg = load_config(run / "config.yaml")
@@ -153,6 +159,12 @@ def main() -> None:
     token_eval = np.hstack([base_eval] + [h_eval[:, l, pos] for l, pos in
                                           ((middle, 0), (n_layers, 0), (middle, 1), (n_layers, 1))])
     rows.append(("+ the four single-token states", fit(token_train, token_eval, 1e-1)))
+    if args.states_alone:  # what a decision after the answer could read from the answer's states alone
+        rows.append((f"answer band alone, layers {low}-{high}", fit(band_train, band_eval, 1e-1)))
+        for layer in range(0, n_layers + 1):
+            rows.append((f"answer mean alone, layer {layer}", fit(h_train[:, layer, 2], h_eval[:, layer, 2], 1e-1)))
+            rows.append((f"last answer token alone, layer {layer}",
+                         fit(h_train[:, layer, 1], h_eval[:, layer, 1], 1e-1)))
     # What a policy that refuses before it answers could read: the last prompt token alone, no
     # answer and no log-probabilities (the state a fine-tuned refusal is decided from).
     for layer in range(3, n_layers + 1, 3):
