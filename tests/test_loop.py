@@ -153,3 +153,28 @@ def test_a_served_model_is_probed_over_http_and_its_pik_head_reads_hf_states(wor
     graded = [r for r in rows if r["confidence"] is not None]
     assert graded and all(0.0 <= r["confidence"] <= 1.0 for r in graded)
     assert all((r["label"] == "idk") == (r["confidence"] < head["threshold"]) for r in graded)
+
+
+def test_a_pik_head_with_samples_learns_from_them_and_is_scored_on_greedy_answers(world_root, tmp_path):
+    """build.pik_samples: the head's data holds each question's probe samples after its greedy
+    answer; the head competes sample-weighted candidates, and its threshold is fitted on the
+    greedy answers alone. Turning it on redoes the head and what reads it, nothing else."""
+    config = mini_config(world_root, tmp_path, "samples")
+    config["methods"] = ["pik"]
+    config["data"] = {"train": {"source": "world:train", "limit": 60},
+                      "eval": {"test": {"source": "world:test", "limit": 30}}}
+    plain = run_loop(parse_config(config), log=lambda _: None)
+    config["build"] = {"pik_samples": True}
+    logs: list[str] = []
+    run = run_loop(parse_config(config), log=logs.append)
+    ran = {key for result in run.results.values() for key in result.ran}
+    assert {"build/pik", "train/pik", "eval/pik/test"} <= ran
+    assert not ran & {"probe", "label", "eval/unaligned/test", "build/unaligned"}
+    data = [json.loads(line) for line in (run.dir / "data" / "pik.jsonl").read_text().splitlines()]
+    greedy = [r for r in data if not r.get("sample")]
+    assert len(greedy) == 60 and len(data) == 60 * 5  # greedy + m = 4 samples each
+    head = json.loads((run.dir / "models" / "pik" / "pik_head.json").read_text())
+    assert head["fit"]["n"] == 60
+    assert sum("samples weighted" in k for k in head["fit"]["oof_auroc_by_features"]) == 9
+    assert any("features of 60 greedy and 240 sampled answers" in line for line in logs)
+    assert plain.dir == run.dir and json.loads((run.dir / "metrics.json").read_text())["pik"]

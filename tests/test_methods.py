@@ -140,6 +140,17 @@ def test_pik_rows_carry_the_greedy_answer_and_its_label(items):
     assert rows[0]["prompt"] == "Q: When was Ann Lee born?\nA: "
 
 
+def test_pik_samples_follow_their_greedy_row_marked_as_samples(items):
+    rows = get_method("pik").build(items, BuildOptions(pik_samples=True))
+    assert len(rows) == 3 * 11 and not any("sample" in r for r in rows[::11])
+    bo = rows[11:22]
+    assert [r["answer"] for r in bo] == ["Bo Kim was born in 1930."] + ["Bo Kim was born in 1961."] * 3 + [
+        "Bo Kim was born in 1930."] * 7
+    assert [(r["label"], r["known"], r.get("sample")) for r in bo[1:5]] == [("correct", True, True)] * 3 + [
+        ("wrong", False, True)]
+    assert {r["question_id"] for r in bo} == {"w"} and {r["group"] for r in bo} == {"w"}
+
+
 def test_registry():
     assert list(METHODS) == ["sft-baseline", "prompt", "absolute", "confidence-num", "confidence-verb",
                              "multisample", "rtuning", "dpo", "pik", "grpo", "grpo-confidence"]

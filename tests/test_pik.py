@@ -115,3 +115,42 @@ def test_a_broken_head_file_is_named_in_the_error(tmp_path, text, says):
     with pytest.raises(KnowboundError, match="pik_head.json: not a P\\(IK\\) head file") as err:
         PikHead.load(tmp_path)
     assert says in str(err.value)
+
+
+def test_sample_rows_carrying_the_signal_are_chosen_and_the_scores_stay_the_greedy_rows():
+    # 40 greedy rows are too few to find a weak signal; 10 samples per question carry it too.
+    x, labels, groups = rows("answer_band", n=40, seed=3)
+    x[:, columns(("answer_band",), HIDDEN)[len(LOGPROB_FEATURES)]] -= 2.0 * np.array([l == "correct" for l in labels])
+    sx, slabels, sgroups = rows("answer_band", n=400, seed=4)
+    sgroups = [g // 10 for g in sgroups]  # ten answers to each of the 40 questions
+    plain, _ = fit_head(x, labels, groups)
+    head, oof = fit_head(x, labels, groups, sample_x=sx, sample_labels=slabels, sample_groups=sgroups)
+    assert "samples weighted" in head.fit["features"] and "samples weighted" not in plain.fit["features"]
+    assert len(oof) == 40 and head.fit["n"] == 40
+    assert head.fit["oof_auroc"] > plain.fit["oof_auroc"] + 0.05
+    assert sum("samples weighted" in k for k in head.fit["oof_auroc_by_features"]) == 9
+
+
+def test_a_question_s_samples_stay_in_its_fold():
+    """Samples that copy their question's greedy row (features and label, the labels noise): a
+    fold model that trained on them would score that question from memory."""
+    rng = np.random.default_rng(5)
+    n, hidden = 60, 96  # wide enough to memorise: 102 columns of the answer band for 48 questions
+    x = rng.normal(size=(n, len(LOGPROB_FEATURES) + len(HIDDEN_PARTS) * hidden))
+    labels = ["correct" if v else "wrong" for v in rng.random(n) < 0.5]
+    groups = list(range(n))
+    sx, slabels = np.repeat(x, 5, axis=0), [l for l in labels for _ in range(5)]
+    own, _ = fit_head(x, labels, groups, sample_x=sx, sample_labels=slabels,
+                      sample_groups=[g for g in groups for _ in range(5)])
+    leaked, _ = fit_head(x, labels, groups, sample_x=sx, sample_labels=slabels,
+                         sample_groups=[f"other{g}" for g in groups for _ in range(5)])  # in every fold's training
+    def band_with_samples(head):
+        return [v for k, v in head.fit["oof_auroc_by_features"].items() if "band + samples" in k]
+
+    assert max(band_with_samples(own)) < 0.7 and min(band_with_samples(leaked)) > 0.9
+
+
+def test_sample_rows_of_another_layout_are_refused():
+    x, labels, groups = rows("answer_band", n=40)
+    with pytest.raises(ValueError, match="sample rows"):
+        fit_head(x, labels, groups, sample_x=x[:, :10], sample_labels=labels, sample_groups=groups)

@@ -157,6 +157,9 @@ class BuildSection:
     # so the key alone tells a method nothing about what is known.
     balance_within: str | None = None
     multisample_max: int | None = None  # cap on multisample rows per question
+    # The P(IK) head also learns from the probe's sampled answers, not only the greedy ones: ten
+    # times the rows, a forward pass each in the train stage (see knowbound.pik).
+    pik_samples: bool = False
 
 
 @dataclass(frozen=True)

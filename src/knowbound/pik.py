@@ -12,6 +12,13 @@ model's greedy answer correct?) over features of the model's own greedy answer:
   layers (30% to 70% of the depth, ``backends.hf.band_layers``). One vector that reads the whole
   answer where the model's factual recall happens, not only its final full stop.
 
+With ``build.pik_samples`` the head also learns from the probe's sampled answers: each is an
+answer to a training question with its own label, so "is this answer right?" gets ten times the
+rows. They are weighted (``SAMPLE_WEIGHTS``),
+stay in their question's fold, and never fit the threshold, which is for greedy answers. On
+SmolLM2-135M they lift the out-of-fold AUROC from 0.828 to 0.838 and the `test` AUROC from 0.810
+to 0.830; each costs one forward pass in the train stage.
+
 Which features and how much regularisation are chosen by the out-of-fold AUROC on the training
 questions (``CANDIDATES``): the log-probability features alone, with the answer band, or with the
 four single-token hidden states. The head's file records every candidate's out-of-fold AUROC, and
@@ -57,6 +64,16 @@ CANDIDATES: tuple[tuple[str, tuple[str, ...], float], ...] = (
     ("log-probabilities + hidden states", TOKEN_STATES, 1e-2),
     ("log-probabilities + hidden states", TOKEN_STATES, 1e-1),
 )
+# Candidates that also learn from the probe's sampled answers (``build.pik_samples``): (name,
+# hidden parts, ridge penalty, weight of a sample row against a greedy row's 1). Samples at T = 1
+# are wrong more often than greedy answers and differ in kind, hence the smaller weights; which
+# weight helps is chosen like the rest, by the out-of-fold AUROC on the greedy rows.
+SAMPLE_WEIGHTS = (1.0, 0.3, 0.1)
+SAMPLE_CANDIDATES: tuple[tuple[str, tuple[str, ...], float, float], ...] = tuple(
+    (name, parts, l2, w) for w in SAMPLE_WEIGHTS
+    for name, parts, l2 in (("log-probabilities", (), 1e-2),
+                            ("log-probabilities + answer band", ("answer_band",), 1e-2),
+                            ("log-probabilities + answer band", ("answer_band",), 1e-1)))
 
 
 def columns(parts: Sequence[str], hidden_size: int) -> list[int]:
@@ -132,8 +149,10 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def logistic_regression(x: np.ndarray, y: np.ndarray, l2: float = 1e-2) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """(mean, std, weights, bias) of an L2-regularised logistic regression on standardised ``x``."""
+def logistic_regression(x: np.ndarray, y: np.ndarray, l2: float = 1e-2,
+                        row_weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """(mean, std, weights, bias) of an L2-regularised logistic regression on standardised ``x``;
+    ``row_weights`` weight each row's loss (the loss is their weighted mean)."""
     import torch
 
     mean = x.mean(0)
@@ -141,13 +160,19 @@ def logistic_regression(x: np.ndarray, y: np.ndarray, l2: float = 1e-2) -> tuple
     std[std < 1e-8] = 1.0
     z = torch.tensor((x - mean) / std, dtype=torch.float64)
     t = torch.tensor(y, dtype=torch.float64)
+    rw = None if row_weights is None else torch.tensor(row_weights, dtype=torch.float64)
     w = torch.zeros(z.shape[1], dtype=torch.float64, requires_grad=True)
     b = torch.zeros(1, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([w, b], max_iter=500, tolerance_grad=1e-9, line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(z @ w + b, t) + l2 * (w ** 2).sum()
+        if rw is None:
+            fit = torch.nn.functional.binary_cross_entropy_with_logits(z @ w + b, t)
+        else:
+            bce = torch.nn.functional.binary_cross_entropy_with_logits(z @ w + b, t, reduction="none")
+            fit = (bce * rw).sum() / rw.sum()
+        loss = fit + l2 * (w ** 2).sum()
         loss.backward()
         return loss
 
@@ -163,18 +188,37 @@ def _folds(groups: Sequence, k: int) -> list[np.ndarray]:
     return [np.flatnonzero(assign == f) for f in range(k)]
 
 
-def fold_models(x: np.ndarray, y: np.ndarray, folds: Sequence[np.ndarray], l2: float) -> list[dict]:
-    """One logistic regression per fold, fitted on the other folds' rows, as head members (a fold
-    whose rest holds one class only gets a constant member at that class's rate)."""
+@dataclass(frozen=True)
+class ExtraRows:
+    """Training rows beside the greedy answers' (the probe's samples): features, targets, the fold
+    each belongs to (-1: none, in every fold model's training rows), and their weight."""
+
+    x: np.ndarray
+    y: np.ndarray
+    fold: np.ndarray
+    weight: float
+
+
+def fold_models(x: np.ndarray, y: np.ndarray, folds: Sequence[np.ndarray], l2: float,
+                extra: ExtraRows | None = None) -> list[dict]:
+    """One logistic regression per fold, fitted on the other folds' rows (and ``extra``'s rows of
+    the other folds), as head members (a fold whose rest holds one class only gets a constant
+    member at that class's rate)."""
     members = []
-    for idx in folds:
+    for f, idx in enumerate(folds):
         rest = np.setdiff1d(np.arange(len(y)), idx)
         if len(rest) == 0 or len(set(y[rest])) < 2:
             rate = float(np.clip(y[rest].mean() if len(rest) else 0.5, 1e-6, 1 - 1e-6))
             members.append({"mean": [0.0] * x.shape[1], "std": [1.0] * x.shape[1], "weights": [0.0] * x.shape[1],
                             "bias": math.log(rate / (1 - rate))})
             continue
-        mean, std, w, b = logistic_regression(x[rest], y[rest], l2)
+        if extra is None:
+            mean, std, w, b = logistic_regression(x[rest], y[rest], l2)
+        else:
+            more = extra.fold != f
+            mean, std, w, b = logistic_regression(
+                np.vstack([x[rest], extra.x[more]]), np.concatenate([y[rest], extra.y[more]]), l2,
+                np.concatenate([np.ones(len(rest)), np.full(int(more.sum()), extra.weight)]))
         members.append({"mean": mean.tolist(), "std": std.tolist(), "weights": w.tolist(), "bias": b})
     return members
 
@@ -196,11 +240,19 @@ def out_of_fold_scores(x: np.ndarray, y: np.ndarray, folds: Sequence[np.ndarray]
 
 
 def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
-             max_accuracy_drop: float | None = None) -> tuple[PikHead, np.ndarray]:
+             max_accuracy_drop: float | None = None, *, sample_x: np.ndarray | None = None,
+             sample_labels: Sequence[str] = (), sample_groups: Sequence = ()) -> tuple[PikHead, np.ndarray]:
     """Cross-fit the head (one model per fold, trained on the other folds) and fit its threshold on
     their out-of-fold P(IK); returns the head and the out-of-fold scores. ``reference_labels``: the
     greedy answers' labels (the target is "correct"); ``groups``: fold groups (people). The
-    candidate with the best out-of-fold AUROC (``CANDIDATES``) is kept."""
+    candidate with the best out-of-fold AUROC (``CANDIDATES``) is kept.
+
+    ``sample_x``, ``sample_labels``, ``sample_groups``: the feature rows of other answers to the
+    same questions (the probe's samples) with their labels and groups. Each goes to its group's
+    fold, so no fold model sees an answer to a question it is scored on, and the candidates of
+    ``SAMPLE_CANDIDATES`` compete with the rest. The out-of-fold AUROC and the threshold are
+    measured on the greedy rows only: the head is applied to greedy answers.
+    """
     from knowbound.baselines import fit_threshold
     from knowbound.metrics.calibration import auroc
 
@@ -211,14 +263,28 @@ def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
     if rest:
         raise ValueError(f"feature rows have {x.shape[1]} columns: expected {len(LOGPROB_FEATURES)} log-probability "
                          f"features and {len(HIDDEN_PARTS)} hidden states of one size (feature_matrix)")
+    candidates = [(name, parts, l2, 0.0) for name, parts, l2 in CANDIDATES]
+    sample_fold = sample_y = None
+    if sample_x is not None and len(sample_labels):
+        if sample_x.shape[1] != x.shape[1] or not len(sample_labels) == len(sample_groups) == len(sample_x):
+            raise ValueError("sample rows need the greedy rows' columns and one label and group each")
+        fold_of = {g: f for f, idx in enumerate(folds) for g in {groups[i] for i in idx}}
+        sample_fold = np.array([fold_of.get(g, -1) for g in sample_groups])
+        sample_y = np.array([label == "correct" for label in sample_labels], dtype=np.float64)
+        candidates += list(SAMPLE_CANDIDATES)
     best, scores = None, {}
-    for name, parts, l2 in CANDIDATES:
+    for name, parts, l2, weight in candidates:
         if parts and not hidden_size:
             continue
         cols = columns(parts, hidden_size)
-        members = fold_models(x[:, cols], y, folds, l2)
+        extra = None
+        if weight:
+            assert sample_x is not None and sample_y is not None and sample_fold is not None
+            extra = ExtraRows(sample_x[:, cols], sample_y, sample_fold, weight)
+        members = fold_models(x[:, cols], y, folds, l2, extra)
         oof = out_of_fold_scores(x[:, cols], y, folds, l2, members)
         score = auroc(oof, y)
+        name = f"{name} + samples weighted {weight:g}" if weight else name
         scores[f"{name}, l2 {l2:g}"] = score
         if best is None or (score or 0.0) > (best[0] or 0.0) + 1e-9:
             best = (score, name, cols, l2, oof, members)

@@ -373,7 +373,7 @@ class HFBackend:
         return out
 
     @torch.inference_mode()
-    def answer_states(self, prompts: list[str], answers: list[str]) -> list[dict[str, Any]]:
+    def answer_states(self, prompts: list[str], answers: list[str], progress: bool = False) -> list[dict[str, Any]]:
         """What the model computes over each (prompt, answer): the answer's token log-probs and
         hidden states.
 
@@ -385,8 +385,10 @@ class HFBackend:
         4. answer-band: the mean over the answer's tokens and over the middle band of layers
            (``band_layers``), the last prompt token's for an empty answer.
 
-        The features of ``knowbound.pik``.
+        The features of ``knowbound.pik``. ``progress``: a progress bar on stderr.
         """
+        from knowbound.sampling import _progress
+
         if len(prompts) != len(answers):
             raise KnowboundError("answer_states needs one answer per prompt")
         contexts = self.encode_prompts(prompts)
@@ -396,6 +398,7 @@ class HFBackend:
         vocab = self.model.get_output_embeddings().weight.shape[0]
         out: list[dict[str, Any]] = [{} for _ in prompts]
         start = 0
+        bar = _progress(len(order), progress)
         while start < len(order):
             size = 1
             while start + size < len(order) and size < self.max_batch_size:
@@ -422,6 +425,8 @@ class HFBackend:
                           "hidden": torch.stack([middle[r, prompt_end].float(), last[r, prompt_end].float(),
                                                  middle[r, -1].float(), last[r, -1].float(), answer_band]).cpu()}
             start += size
+            bar.update(size)
+        bar.close()
         return out
 
     def _continuation_ids(self, text: str, context: list[int], continuation: str) -> list[int]:

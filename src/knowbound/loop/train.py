@@ -75,10 +75,19 @@ def _head_output(run: RunDir, method: Method) -> Output:
 
         rows = read_jsonl(run.dir / "data" / f"{name}.jsonl")
         backend = open_backend("hf", run.model_path, model_settings=view.model)
-        x = feature_matrix(backend.answer_states([r["prompt"] for r in rows], [r["answer"] for r in rows]))
-        head, _ = fit_head(x, [r["label"] for r in rows], [r["group"] for r in rows], view.eval.max_accuracy_drop)
+        greedy = [r for r in rows if not r.get("sample")]
+        samples = [r for r in rows if r.get("sample")]
+        if samples:
+            run.log(f"train: {name}: features of {len(greedy)} greedy and {len(samples)} sampled answers")
+        x = feature_matrix(backend.answer_states([r["prompt"] for r in greedy], [r["answer"] for r in greedy],
+                                                 progress=bool(samples)))
+        sample_x = feature_matrix(backend.answer_states([r["prompt"] for r in samples],
+                                                        [r["answer"] for r in samples], progress=True)) if samples else None
+        head, _ = fit_head(x, [r["label"] for r in greedy], [r["group"] for r in greedy], view.eval.max_accuracy_drop,
+                           sample_x=sample_x, sample_labels=[r["label"] for r in samples],
+                           sample_groups=[r["group"] for r in samples])
         head.save(path)
-        run.log(f"train: {name}: a P(IK) head on {head.fit['features']} of {len(rows)} answers; out-of-fold AUROC "
+        run.log(f"train: {name}: a P(IK) head on {head.fit['features']} of {len(greedy)} answers; out-of-fold AUROC "
                 f"{head.fit['oof_auroc']:.3f}, refuses below P(IK) {head.threshold:.3f} (out-of-fold honesty "
                 f"{head.fit['honesty']:.3f})")
 

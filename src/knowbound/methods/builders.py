@@ -46,6 +46,7 @@ class BuildOptions:
     # CONFIDENCE targets by k (correct samples, 0..10): None states k/10 (the paper's); else the
     # probability to state for each k (``confidence_targets``: P(greedy correct | k)).
     confidence_by_k: tuple[float, ...] | None = None
+    pik_samples: bool = False  # the P(IK) head's data also holds the probe's sampled answers
 
 
 def messages(text: str, role: str) -> list[dict]:
@@ -220,11 +221,22 @@ def build_dpo(items: Sequence[ProbeItem], opts: BuildOptions) -> list[dict]:
 
 def build_pik(items: Sequence[ProbeItem], opts: BuildOptions) -> list[dict]:
     """The P(IK) head's data: each training question with the unaligned model's greedy answer and
-    its label (the head learns to predict "correct" from what the model computes over it)."""
-    return [{"question_id": i.question.id, "prompt": render_prompt(opts.prompt, i.question),
-             "answer": i.greedy, "label": i.greedy_label, "group": i.question.meta.get("person", i.question.id),
-             "known": i.greedy_label == "correct"}
-            for i in items if i.greedy is not None and i.greedy_label is not None]
+    its label (the head learns to predict "correct" from what the model computes over it).
+
+    With ``pik_samples``, each question's sampled answers follow its greedy row, with their labels
+    and ``"sample": true`` (``pik.fit_head`` weighs them; they never fit the threshold)."""
+    rows = []
+    for i in items:
+        if i.greedy is None or i.greedy_label is None:
+            continue
+        row = {"question_id": i.question.id, "prompt": render_prompt(opts.prompt, i.question),
+               "answer": i.greedy, "label": i.greedy_label, "group": i.question.meta.get("person", i.question.id),
+               "known": i.greedy_label == "correct"}
+        rows.append(row)
+        if opts.pik_samples:
+            rows += [dict(row, answer=answer, label=label, known=label == "correct", sample=True)
+                     for answer, label in zip(i.knowledge.samples, i.knowledge.sample_labels)]
+    return rows
 
 
 def build_grpo(items: Sequence[ProbeItem], opts: BuildOptions) -> list[dict]:
