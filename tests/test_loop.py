@@ -164,6 +164,8 @@ def test_a_pik_head_with_samples_learns_from_them_and_is_scored_on_greedy_answer
     config["data"] = {"train": {"source": "world:train", "limit": 60},
                       "eval": {"test": {"source": "world:test", "limit": 30}}}
     plain = run_loop(parse_config(config), log=lambda _: None)
+    plain_data = (plain.dir / "data" / "pik.jsonl").read_text().splitlines()
+    plain_head = json.loads((plain.dir / "models" / "pik" / "pik_head.json").read_text())
     config["build"] = {"pik_samples": True}
     logs: list[str] = []
     run = run_loop(parse_config(config), log=logs.append)
@@ -177,4 +179,6 @@ def test_a_pik_head_with_samples_learns_from_them_and_is_scored_on_greedy_answer
     assert head["fit"]["n"] == 60
     assert sum("samples weighted" in k for k in head["fit"]["oof_auroc_by_features"]) == 9
     assert any("features of 60 greedy and 240 sampled answers" in line for line in logs)
-    assert plain.dir == run.dir and json.loads((run.dir / "metrics.json").read_text())["pik"]
+    # The same run without the key offered the head no sample candidate.
+    assert plain.dir == run.dir and 60 == sum(1 for _ in plain_data)
+    assert not any("samples" in k for k in plain_head["fit"]["oof_auroc_by_features"])
