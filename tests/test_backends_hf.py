@@ -257,6 +257,29 @@ def test_answer_states_match_scoring_and_a_direct_forward_pass(hf_backend):
     assert len(tok(answers[1], add_special_tokens=False)["input_ids"]) > 1  # a mean over several tokens
 
 
+@pytest.mark.parametrize("max_batch_size", [1024, 2])
+def test_answer_states_share_each_prompt_across_its_answers_and_match_one_pass_per_pair(tiny_model_dir, max_batch_size):
+    from knowbound.backends import get_backend
+
+    backend = get_backend("hf", model=str(tiny_model_dir), max_batch_size=max_batch_size, threads=1)
+    # Each prompt with repeated, empty and long answers, in a shuffled order: the probe's samples.
+    answers = ["Oslo", "William Shakespeare", "", "Oslo", "It ended in 1945.", "the blue island of the north and the war"]
+    pairs = [(p, a) for p in PROMPTS for a in answers]
+    pairs = pairs[::3] + pairs[1::3] + pairs[2::3]
+    prompts, texts = [p for p, _ in pairs], [a for _, a in pairs]
+    shared = backend.answer_states(prompts, texts)
+    flat = backend.answer_states(prompts, texts, share_prompts=False)
+    for s, f, (prompt, answer) in zip(shared, flat, pairs):
+        assert len(s["token_logprobs"]) == len(f["token_logprobs"]) and (not s["token_logprobs"]) == (answer == "")
+        assert s["token_logprobs"] == pytest.approx(f["token_logprobs"], abs=1e-4)
+        assert torch.allclose(s["hidden"], f["hidden"], atol=1e-4)
+    # Rows that repeat a pair hold equal values, not one shared object.
+    same = [k for k, pair in enumerate(pairs) if pair == (PROMPTS[0], "Oslo")]
+    assert len(same) == 2 and torch.equal(shared[same[0]]["hidden"], shared[same[1]]["hidden"])
+    assert shared[same[0]]["token_logprobs"] is not shared[same[1]]["token_logprobs"]
+    assert backend.answer_states([], []) == []
+
+
 @pytest.mark.parametrize(("layers", "band"), [(1, (1, 1)), (2, (1, 1)), (4, (1, 3)), (12, (4, 8)), (30, (9, 21))])
 def test_the_answer_band_is_the_middle_of_the_depth(layers, band):
     assert band_layers(layers) == band

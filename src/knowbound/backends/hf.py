@@ -373,7 +373,8 @@ class HFBackend:
         return out
 
     @torch.inference_mode()
-    def answer_states(self, prompts: list[str], answers: list[str], progress: bool = False) -> list[dict[str, Any]]:
+    def answer_states(self, prompts: list[str], answers: list[str], progress: bool = False,
+                      share_prompts: bool = True) -> list[dict[str, Any]]:
         """What the model computes over each (prompt, answer): the answer's token log-probs and
         hidden states.
 
@@ -386,19 +387,35 @@ class HFBackend:
            (``band_layers``), the last prompt token's for an empty answer.
 
         The features of ``knowbound.pik``. ``progress``: a progress bar on stderr.
+
+        ``share_prompts`` (the default): each distinct prompt runs once, and its distinct answers
+        run on its KV cache, so the probe's M samples of a question (mostly prompt tokens, often
+        the same answer) cost little more than one. False: one full forward pass per pair (the
+        reference the shared pass is tested and benchmarked against).
         """
         from knowbound.sampling import _progress
 
         if len(prompts) != len(answers):
             raise KnowboundError("answer_states needs one answer per prompt")
+        if not prompts:
+            return []
         contexts = self.encode_prompts(prompts)
-        items = [(i, contexts[i], self._continuation_ids(self.format_prompt(prompts[i]), contexts[i], a) if a else [])
+        conts = [self._continuation_ids(self.format_prompt(prompts[i]), contexts[i], a) if a else []
                  for i, a in enumerate(answers)]
+        out: list[dict[str, Any]] = [{} for _ in prompts]
+        bar = _progress(len(prompts), progress)
+        if share_prompts:
+            self._shared_states(contexts, conts, out, bar)
+        else:
+            self._flat_states(contexts, conts, out, bar)
+        bar.close()
+        return out
+
+    def _flat_states(self, contexts, conts, out, bar) -> None:
+        items = [(i, contexts[i], cont) for i, cont in enumerate(conts)]
         order = sorted(range(len(items)), key=lambda k: len(items[k][1]) + len(items[k][2]))
         vocab = self.model.get_output_embeddings().weight.shape[0]
-        out: list[dict[str, Any]] = [{} for _ in prompts]
         start = 0
-        bar = _progress(len(order), progress)
         while start < len(order):
             size = 1
             while start + size < len(order) and size < self.max_batch_size:
@@ -426,8 +443,83 @@ class HFBackend:
                                                  middle[r, -1].float(), last[r, -1].float(), answer_band]).cpu()}
             start += size
             bar.update(size)
-        bar.close()
-        return out
+
+    def _shared_states(self, contexts, conts, out, bar) -> None:
+        # Units of work: a distinct prompt with up to max_batch_size of its distinct non-empty
+        # answers, each answer with the pairs that share it.
+        by_prompt: dict[tuple[int, ...], dict[tuple[int, ...], list[int]]] = {}
+        for i, (ctx, cont) in enumerate(zip(contexts, conts)):
+            by_prompt.setdefault(tuple(ctx), {}).setdefault(tuple(cont), []).append(i)
+        units: list[tuple[list[int], list[tuple[list[int], list[int]]], list[int]]] = []
+        for ctx, answers in by_prompt.items():
+            empty = answers.pop((), [])
+            spoken = [(list(cont), rows) for cont, rows in answers.items()]
+            chunks = [spoken[k:k + self.max_batch_size] for k in range(0, len(spoken), self.max_batch_size)] or [[]]
+            units += [(list(ctx), chunk, empty if k == 0 else []) for k, chunk in enumerate(chunks)]
+        units.sort(key=lambda u: len(u[0]))
+        vocab = self.model.get_output_embeddings().weight.shape[0]
+        config = self.model.config
+        per_token = config.hidden_size * (config.num_hidden_layers + 1)  # the hidden states kept
+        start = 0
+        while start < len(units):
+            # Grow the batch while its answer rows, their logits and the prompts' states fit.
+            size, rows, longest = 1, len(units[start][1]), max((len(c) for c, _ in units[start][1]), default=0)
+            while start + size < len(units):
+                unit = units[start + size]
+                more, long = rows + len(unit[1]), max([longest] + [len(c) for c, _ in unit[1]])
+                if (more > self.max_batch_size or more * long * vocab > LOGIT_BUDGET
+                        or (size + 1) * len(unit[0]) * per_token > LOGIT_BUDGET):
+                    break
+                size, rows, longest = size + 1, more, long
+            batch = units[start:start + size]
+            self._shared_batch(batch, out)
+            start += size
+            bar.update(sum(len(r) for u in batch for _, r in u[1]) + sum(len(u[2]) for u in batch))
+
+    def _shared_batch(self, batch, out) -> None:
+        ids, mask = self._left_pad([ctx for ctx, _, _ in batch])
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        first = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                           output_hidden_states=True, logits_to_keep=1)
+        states = first.hidden_states
+        low, high = band_layers(len(states) - 1)
+        p_middle, p_last = states[len(states) // 2][:, -1].float(), states[-1][:, -1].float()
+        p_band = torch.stack([s[:, -1] for s in states[low:high + 1]]).float().mean(0)
+        p_logp = first.logits[:, -1].float().log_softmax(-1)
+        for u, (_, _, empty) in enumerate(batch):
+            for i in empty:
+                out[i] = {"token_logprobs": [],
+                          "hidden": torch.stack([p_middle[u], p_last[u], p_middle[u], p_last[u], p_band[u]]).cpu()}
+        answers = [(u, cont, rows) for u, (_, spoken, _) in enumerate(batch) for cont, rows in spoken]
+        if not answers:
+            return
+        # The answers, right-padded, on their prompt's cache rows.
+        width = max(len(cont) for _, cont, _ in answers)
+        a_ids = torch.full((len(answers), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        a_mask = torch.zeros((len(answers), width), dtype=torch.long)
+        for r, (_, cont, _) in enumerate(answers):
+            a_ids[r, :len(cont)] = torch.tensor(cont, dtype=torch.long)
+            a_mask[r, :len(cont)] = 1
+        unit = torch.tensor([u for u, _, _ in answers], device=self.device)
+        cache = first.past_key_values
+        cache.reorder_cache(unit)
+        a_ids, a_mask = a_ids.to(self.device), a_mask.to(self.device)
+        a_positions = (mask.sum(-1)[unit, None] + torch.arange(width, device=self.device)[None, :])
+        result = self.model(input_ids=a_ids, attention_mask=torch.cat([mask[unit], a_mask], dim=1),
+                            position_ids=a_positions, past_key_values=cache, output_hidden_states=True)
+        logp = result.logits[:, :-1].float().log_softmax(-1).gather(2, a_ids[:, 1:, None]).squeeze(2)
+        first_logp = p_logp[unit].gather(1, a_ids[:, :1]).squeeze(1)
+        a_states = result.hidden_states
+        middle, last = a_states[len(a_states) // 2], a_states[-1]
+        band = torch.stack(a_states[low:high + 1]).float().mean(0)  # [answers, width, hidden]
+        for r, (u, cont, rows) in enumerate(answers):
+            n = len(cont)
+            state = {"token_logprobs": [float(first_logp[r])] + logp[r, :n - 1].tolist(),
+                     "hidden": torch.stack([p_middle[u], p_last[u], middle[r, n - 1].float(), last[r, n - 1].float(),
+                                            band[r, :n].mean(0)]).cpu()}
+            for i in rows:
+                out[i] = state if i == rows[0] else {"token_logprobs": list(state["token_logprobs"]),
+                                                     "hidden": state["hidden"].clone()}
 
     def _continuation_ids(self, text: str, context: list[int], continuation: str) -> list[int]:
         # Encode context+continuation together where the split is clean (as lm-eval-harness does),
