@@ -16,8 +16,9 @@ With ``build.pik_samples`` the head also learns from the probe's sampled answers
 answer to a training question with its own label, so "is this answer right?" gets ten times the
 rows. They are weighted (``SAMPLE_WEIGHTS``), stay in their question's fold, and never fit the
 threshold, which is for greedy answers. On SmolLM2-135M they lift the out-of-fold AUROC from
-0.828 to 0.838 and the `test` AUROC from 0.810 to 0.830; each costs one forward pass in the train
-stage. On world v2 they rank worse, and ``fit_head`` leaves them out.
+0.828 to 0.838 and the `test` AUROC from 0.810 to 0.830. They cost the train stage a pass over
+each sampled answer, on its question's prompt run once (``HFBackend.answer_states`` keeps the
+prompt's KV cache for its answers). On world v2 they rank worse, and ``fit_head`` leaves them out.
 
 Which features and how much regularisation are chosen by the out-of-fold AUROC on the training
 questions (``CANDIDATES``): the log-probability features alone, with the answer band, or with the
