@@ -17,6 +17,7 @@ a batch is halved and retried; a single row that still does not fit becomes an e
 
 from __future__ import annotations
 
+import inspect
 import random
 from typing import Any, Sequence
 
@@ -36,6 +37,12 @@ STOP_CHECK_EVERY = 4
 COMPACT_MIN_ROWS = 8
 # logprobs_of materialises [rows, length, vocab] logits; keep one batch below this many floats.
 LOGIT_BUDGET = 2**27
+
+
+def _cache_of(output) -> Any:
+    """The KV cache a forward pass returns (``cache`` in recent transformers, ``past_key_values`` in older)."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
 
 
 def band_layers(n_layers: int) -> tuple[int, int]:
@@ -124,6 +131,9 @@ class HFBackend:
             # Merged once here, so sampling runs at the base model's speed.
             model = peft.PeftModel.from_pretrained(model, adapter).merge_and_unload()
         self.model = model.to(self.device).eval()
+        # The KV cache's keyword: `cache` in recent transformers (where `past_key_values` is
+        # deprecated, to be removed in 5.40), `past_key_values` in older ones.
+        self._cache_kw = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
         if tokenizer is None or isinstance(tokenizer, str):
             tokenizer = AutoTokenizer.from_pretrained(tokenizer or self.model_name)
         tokenizer.padding_side = "left"
@@ -228,15 +238,15 @@ class HFBackend:
             full[:, : ids.shape[1]] = mask
             try:
                 out = self.model(input_ids=ids, attention_mask=full, position_ids=positions,
-                                 past_key_values=cache, use_cache=True, logits_to_keep=1)
-                return out.past_key_values, out.logits[:, -1, :], True
+                                 **{self._cache_kw: cache}, use_cache=True, logits_to_keep=1)
+                return _cache_of(out), out.logits[:, -1, :], True
             except Exception as exc:  # noqa: BLE001 - fall back to the dynamic cache below
                 if _is_oom(exc):
                     raise
                 self._static_cache = False
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
                          use_cache=True, logits_to_keep=1)
-        return out.past_key_values, out.logits[:, -1, :], False
+        return _cache_of(out), out.logits[:, -1, :], False
 
     @torch.inference_mode()
     def _run_rows(self, rows, prompts, encoded, params, seed) -> list[Completion]:
@@ -285,7 +295,7 @@ class HFBackend:
             full_mask[:, width + t] = 1
             step_mask = full_mask if static else full_mask[:, : width + t + 1]
             out = self.model(input_ids=tok[:, None], attention_mask=step_mask,
-                             position_ids=next_pos[:, None], past_key_values=cache, use_cache=True)
+                             position_ids=next_pos[:, None], **{self._cache_kw: cache}, use_cache=True)
             logits = out.logits[:, -1, :]
             next_pos = next_pos + 1
         return self._finish(tokens.cpu(), logps.cpu(), n_gen.cpu(), hit_eos.cpu(), params)
@@ -501,12 +511,12 @@ class HFBackend:
             a_ids[r, :len(cont)] = torch.tensor(cont, dtype=torch.long)
             a_mask[r, :len(cont)] = 1
         unit = torch.tensor([u for u, _, _ in answers], device=self.device)
-        cache = first.past_key_values
+        cache = _cache_of(first)
         cache.reorder_cache(unit)
         a_ids, a_mask = a_ids.to(self.device), a_mask.to(self.device)
         a_positions = (mask.sum(-1)[unit, None] + torch.arange(width, device=self.device)[None, :])
         result = self.model(input_ids=a_ids, attention_mask=torch.cat([mask[unit], a_mask], dim=1),
-                            position_ids=a_positions, past_key_values=cache, output_hidden_states=True)
+                            position_ids=a_positions, **{self._cache_kw: cache}, output_hidden_states=True)
         logp = result.logits[:, :-1].float().log_softmax(-1).gather(2, a_ids[:, 1:, None]).squeeze(2)
         first_logp = p_logp[unit].gather(1, a_ids[:, :1]).squeeze(1)
         a_states = result.hidden_states
