@@ -12,7 +12,13 @@ first ``--questions`` questions and computes their states twice, on the same loa
 It prints rows/s for both, the ratio, the share of distinct answers, and the largest difference
 between the two in any feature the head reads (the token log-probs and the five hidden rows). It
 checks a second time on the greedy rows alone (one answer per prompt: nothing to share, so the
-ratio shows the cost of the split pass). The last line is JSON.
+ratio shows the cost of the split pass).
+
+Then the eval's scoring pass (``logprobs_of``: the refusal's opening words after each of the
+first ``--questions`` x 3 `test` prompts, as the eval scores ``p_refusal``): the same batches with
+logits at every position (the baseline, the code before) against logits for the continuation's
+tail only (``logits_to_keep``, the code now); the values must be equal bit for bit. The last line
+is JSON.
 
     .venv/bin/python benchmarks/answer_states.py runs/smollm2-facts [--questions 60]
 """
@@ -77,6 +83,36 @@ def main() -> None:
         figures[label] = {"rows": len(subset), "distinct": distinct, "flat_rows_per_s": round(len(subset) / t_flat, 2),
                           "shared_rows_per_s": round(len(subset) / t_shared, 2),
                           "speedup": round(t_flat / t_shared, 3), "max_hidden_diff": hidden, "max_logprob_diff": logp}
+    # The eval's scoring: every position's logits (before) against the tail's (now).
+    import knowbound.backends.hf as hf
+    from knowbound.datasets import load_questions
+    from knowbound.loop.eval import refusal_start
+    from knowbound.prompts import render_prompt
+    from knowbound.methods.phrases import REFUSAL
+
+    def every_position(self, batch) -> list[float]:
+        ids, mask = self._left_pad([ctx + cont for _, _, ctx, cont in batch])
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits.float()
+        logp = logits[:, :-1].log_softmax(-1).gather(2, ids[:, 1:, None]).squeeze(2)
+        return [float(logp[r, logp.shape[1] - len(cont):].sum()) if cont else 0.0 for r, (_, _, _, cont) in enumerate(batch)]
+
+    questions = load_questions(str(run / "questions" / "test.jsonl")).questions[:3 * args.questions]
+    prompts = [render_prompt(cfg.prompt, q) for q in questions]
+    continuation = [[refusal_start(REFUSAL)]] * len(prompts)
+    tail_only = hf.HFBackend._score_batch
+    timings, values = {}, {}
+    for label, method in (("every position", every_position), ("tail only", tail_only)):
+        hf.HFBackend._score_batch = method
+        t = time.perf_counter()
+        values[label] = backend.logprobs_of(prompts, continuation)
+        timings[label] = time.perf_counter() - t
+    hf.HFBackend._score_batch = tail_only
+    same = values["every position"] == values["tail only"]
+    score_speedup = timings["every position"] / timings["tail only"]
+    print(f"scoring {len(prompts)} prompts' refusal start: every position {len(prompts) / timings['every position']:.1f} "
+          f"prompts/s, tail only {len(prompts) / timings['tail only']:.1f} prompts/s, {score_speedup:.2f}x; "
+          f"equal bit for bit: {same}")
     both, greedy = figures["greedy + samples"], figures["greedy only"]
     print(json.dumps({"run": run.name, "questions": len(groups), "threads": threads, "rows": both["rows"],
                       "distinct_share": round(both["distinct"] / both["rows"], 3),
@@ -84,7 +120,8 @@ def main() -> None:
                       "speedup": both["speedup"], "greedy_only_speedup": greedy["speedup"],
                       "max_hidden_diff": max(both["max_hidden_diff"], greedy["max_hidden_diff"]),
                       "max_logprob_diff": max(both["max_logprob_diff"], greedy["max_logprob_diff"]),
-                      "torch": torch.__version__}))
+                      "score_prompts": len(prompts), "score_speedup": round(score_speedup, 3),
+                      "score_bitwise_equal": same, "torch": torch.__version__}))
 
 
 if __name__ == "__main__":

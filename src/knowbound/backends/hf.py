@@ -542,8 +542,11 @@ class HFBackend:
     def _score_batch(self, batch) -> list[float]:
         ids, mask = self._left_pad([ctx + cont for _, _, ctx, cont in batch])
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits.float()
-        logp = logits[:, :-1].log_softmax(-1).gather(2, ids[:, 1:, None]).squeeze(2)
+        # Left-padded, so every continuation ends the row: logits for the last (longest + 1)
+        # positions are all it needs, not the vocabulary at every prompt token.
+        keep = min(ids.shape[1], max(len(cont) for _, _, _, cont in batch) + 1)
+        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep).logits
+        logp = logits[:, :-1].float().log_softmax(-1).gather(2, ids[:, ids.shape[1] - keep + 1:, None]).squeeze(2)
         values = []
         for r, (_, _, _, cont) in enumerate(batch):
             values.append(float(logp[r, logp.shape[1] - len(cont):].sum()) if cont else 0.0)
