@@ -267,8 +267,26 @@ def test_answer_states_share_each_prompt_across_its_answers_and_match_one_pass_p
     pairs = [(p, a) for p in PROMPTS for a in answers]
     pairs = pairs[::3] + pairs[1::3] + pairs[2::3]
     prompts, texts = [p for p, _ in pairs], [a for _, a in pairs]
-    shared = backend.answer_states(prompts, texts)
-    flat = backend.answer_states(prompts, texts, share_prompts=False)
+    fed: list[tuple[int, ...]] = []  # the input_ids shape of every forward pass
+    hook = backend.model.register_forward_pre_hook(lambda _, args, kwargs: fed.append(tuple(kwargs["input_ids"].shape)),
+                                                   with_kwargs=True)
+    try:
+        shared = backend.answer_states(prompts, texts)
+        shared_calls, fed[:] = list(fed), []
+        flat = backend.answer_states(prompts, texts, share_prompts=False)
+    finally:
+        hook.remove()
+    if max_batch_size == 1024:
+        # Each of the 4 prompts runs once; then their 4 distinct spoken answers each (16 rows: the
+        # repeated "Oslo" runs once, the empty answer not at all), against one pass per pair's 24.
+        assert [rows for rows, _ in shared_calls] == [4, 16]
+        assert shared_calls[1][1] == max(len(backend.tokenizer(a, add_special_tokens=False)["input_ids"])
+                                         for a in answers)  # the answers alone, not their prompt
+        assert sum(rows for rows, _ in fed) == 24
+    else:
+        # Two answers per pass: each prompt's 4 distinct answers split over 2 prompt passes, each
+        # followed by its answers' pass.
+        assert max(rows for rows, _ in shared_calls) == 2 and len(shared_calls) == 2 * 4 * 2
     for s, f, (prompt, answer) in zip(shared, flat, pairs):
         assert len(s["token_logprobs"]) == len(f["token_logprobs"]) and (not s["token_logprobs"]) == (answer == "")
         assert s["token_logprobs"] == pytest.approx(f["token_logprobs"], abs=1e-4)
