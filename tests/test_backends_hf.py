@@ -325,3 +325,73 @@ def test_pik_head_learns_from_answer_states_and_withholds_below_its_threshold(hf
     assert p[1::2].mean() > 0.8 and p[0::2].mean() < 0.2
     assert 0.0 < head.threshold < 1.0
     assert np.allclose(PikHead(**{**head.__dict__}).p_know(x), p)
+
+
+# Prompts that begin with the same instruction: the batch runs it once (``SHARED_PREFIX_MIN``).
+INSTRUCTED = ["Answer the question if you know the answer to the question and say so otherwise. " + p
+              for p in PROMPTS]
+
+
+def record_passes(backend):
+    """The input_ids shape of every forward pass of ``backend``, and the hook to remove."""
+    fed: list[tuple[int, ...]] = []
+    hook = backend.model.register_forward_pre_hook(lambda _, args, kwargs: fed.append(tuple(kwargs["input_ids"].shape)),
+                                                   with_kwargs=True)
+    return fed, hook
+
+
+def test_prefix_pad_splits_off_the_shared_prefix_and_counts_positions_on(hf_backend):
+    from knowbound.backends.hf import SHARED_PREFIX_MIN
+
+    seqs = [list(range(100, 110)) + [1, 2, 3], list(range(100, 110)) + [4], list(range(100, 110)) + [5, 6]]
+    prefix, ids, mask, positions = hf_backend._prefix_pad(seqs)
+    assert prefix.tolist() == [list(range(100, 110))]
+    pad = hf_backend.tokenizer.pad_token_id
+    assert ids.tolist() == [[1, 2, 3], [pad, pad, 4], [pad, 5, 6]]
+    assert mask.tolist() == [[1] * 10 + [1, 1, 1], [1] * 10 + [0, 0, 1], [1] * 10 + [0, 1, 1]]
+    assert positions.tolist() == [[10, 11, 12], [10, 10, 10], [10, 10, 11]]
+    # `keep` leaves that many tokens of every row out of the prefix.
+    prefix, ids, mask, _ = hf_backend._prefix_pad(seqs, keep=3)
+    assert prefix.shape == (1, 8) and ids.shape == (3, 5) and mask.shape == (3, 13)
+    # Too short a shared prefix, or a single row: plain left padding.
+    short = [s[10 - SHARED_PREFIX_MIN + 1:] for s in seqs]
+    assert hf_backend._prefix_pad(short)[0] is None
+    assert hf_backend._prefix_pad(seqs[:1])[0] is None
+
+
+def test_a_shared_prompt_prefix_runs_once_and_greedy_still_equals_model_generate(hf_backend):
+    fed, hook = record_passes(hf_backend)
+    try:
+        out = hf_backend.generate(INSTRUCTED, SamplingParams(n=2, temperature=0.0, max_new_tokens=6))
+    finally:
+        hook.remove()
+    prefix_len = len(hf_backend._prefix_pad(hf_backend.encode_prompts(INSTRUCTED))[0][0])
+    assert prefix_len >= 16
+    # The instruction on one row, then the 4 questions' rest (not the whole prompt), then decoding.
+    assert fed[0] == (1, prefix_len)
+    assert fed[1][0] == 4 and fed[1][1] < max(len(s) for s in hf_backend.encode_prompts(INSTRUCTED)) - prefix_len + 1
+    assert [[c.text for c in o] for o in out] == [[reference_greedy(hf_backend, p, 6)] * 2 for p in INSTRUCTED]
+
+
+def test_a_shared_prompt_prefix_scores_and_states_as_a_full_pass_does(hf_backend, monkeypatch):
+    import knowbound.backends.hf as hf
+
+    continuations = [["Oslo", "the Nile river"], ["William Shakespeare"], ["no"], ["It ended in 1945."]]
+    answers = ["Oslo", "", "It ended in 1945.", "the blue island of the north"]
+    fed, hook = record_passes(hf_backend)
+    try:
+        scored = hf_backend.logprobs_of(INSTRUCTED, continuations)
+        prefixed_calls, fed[:] = list(fed), []
+        states = hf_backend.answer_states(INSTRUCTED, answers)
+        state_calls = list(fed)
+    finally:
+        hook.remove()
+    assert prefixed_calls[0][0] == 1 and state_calls[0][0] == 1  # the prefix, on one row
+    monkeypatch.setattr(hf, "SHARED_PREFIX_MIN", 10**6)  # every pass over whole prompts
+    whole = hf_backend.logprobs_of(INSTRUCTED, continuations)
+    flat = hf_backend.answer_states(INSTRUCTED, answers, share_prompts=False)
+    for got, ref in zip(scored, whole):
+        assert got == pytest.approx(ref, abs=1e-4)
+    for s, f in zip(states, flat):
+        assert s["token_logprobs"] == pytest.approx(f["token_logprobs"], abs=1e-4)
+        assert torch.allclose(s["hidden"], f["hidden"], atol=1e-4)

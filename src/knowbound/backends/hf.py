@@ -11,13 +11,18 @@ M times, and three things matter that ``generate`` does not give together —
   finished leave the batch (their cache rows dropped), and the loop ends when every row has.
 
 Prompts are left-padded and sorted by length; position ids come from the attention mask exactly
-as in ``generate``, so greedy output equals ``model.generate(do_sample=False)``. On out-of-memory
+as in ``generate``. Where a batch's prompts share a prefix of at least ``SHARED_PREFIX_MIN`` tokens
+(a chat template's system prompt), the prefix runs once on one row and its KV cache is copied to
+every row; the rest of each prompt is left-padded after it (``_prefix_pad``). Greedy output then
+equals ``model.generate(do_sample=False)`` up to float rounding, and exactly where no prefix is
+shared. On out-of-memory
 a batch is halved and retried; a single row that still does not fit becomes an error completion.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
 import random
 from typing import Any, Sequence
 
@@ -37,6 +42,9 @@ STOP_CHECK_EVERY = 4
 COMPACT_MIN_ROWS = 8
 # logprobs_of materialises [rows, length, vocab] logits; keep one batch below this many floats.
 LOGIT_BUDGET = 2**27
+# A batch's prompts that begin with the same tokens (a chat template's system prompt, an
+# instruction before the question) run that prefix once, on one row, when it is at least this long.
+SHARED_PREFIX_MIN = 8
 
 
 def _cache_of(output) -> Any:
@@ -172,6 +180,39 @@ class HFBackend:
                 mask[r, width - len(s):] = 1
         return ids.to(self.device), mask.to(self.device)
 
+    def _prefix_pad(self, seqs: Sequence[Sequence[int]], keep: int = 1):
+        """The prefix every one of ``seqs`` shares, and the rest left-padded after it.
+
+        Returns ``(prefix, ids, mask, positions)``: ``prefix`` a [1, p] tensor of the shared tokens
+        or None (fewer than ``SHARED_PREFIX_MIN`` shared, or a single row); ``ids`` and
+        ``positions`` [rows, width] for the rest, positions counting on from p; ``mask`` [rows,
+        p + width], the prefix's columns included. At least ``keep`` tokens of each row stay out
+        of the prefix (the logits a caller reads come from the rest)."""
+        p = 0
+        if len(seqs) > 1:
+            p = min(len(os.path.commonprefix([list(s) for s in seqs])), min(len(s) for s in seqs) - keep)
+        if p < SHARED_PREFIX_MIN:
+            ids, mask = self._left_pad(seqs)
+            return None, ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
+        ids, mask = self._left_pad([s[p:] for s in seqs])
+        positions = (mask.cumsum(-1) - 1).clamp(min=0) + p
+        prefix = torch.tensor([list(seqs[0][:p])], dtype=torch.long, device=self.device)
+        ones = torch.ones((len(seqs), p), dtype=mask.dtype, device=self.device)
+        return prefix, ids, torch.cat([ones, mask], dim=1), positions
+
+    def _run_prefix(self, prefix: torch.Tensor, rows: int, cache: Any = None, total: int | None = None) -> Any:
+        """The shared prefix's KV cache, run on one row and copied to ``rows`` rows. ``cache``: a
+        preallocated static cache of ``total`` positions to fill, or None for the model's own."""
+        p = prefix.shape[1]
+        mask = torch.zeros((1, total or p), dtype=torch.long, device=self.device)
+        mask[:, :p] = 1
+        extra = {self._cache_kw: cache} if cache is not None else {}
+        out = self.model(input_ids=prefix, attention_mask=mask, position_ids=torch.arange(p, device=self.device)[None],
+                         use_cache=True, logits_to_keep=1, **extra)
+        cache = _cache_of(out)
+        cache.reorder_cache(torch.zeros(rows, dtype=torch.long, device=self.device))
+        return cache
+
     # -- generation ------------------------------------------------------------------------------
 
     def generate(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
@@ -230,32 +271,38 @@ class HFBackend:
             self._static_cache = False
             return None
 
-    def _prefill(self, ids, mask, positions, total):
-        """Run the prompts once; returns (cache, last logits, whether the cache is static)."""
+    def _prefill(self, seqs, steps):
+        """Run the prompts once; returns (cache, last logits, whether the cache is static, the
+        attention mask over the prompts' columns, the prompts' position ids)."""
+        prefix, ids, mask, positions = self._prefix_pad(seqs)
+        width = mask.shape[1]
+        total = width + steps
         cache = self._new_cache(total)
         if cache is not None:
             full = torch.zeros((ids.shape[0], total), dtype=mask.dtype, device=self.device)
-            full[:, : ids.shape[1]] = mask
+            full[:, :width] = mask
             try:
+                if prefix is not None:
+                    cache = self._run_prefix(prefix, ids.shape[0], cache, total)
                 out = self.model(input_ids=ids, attention_mask=full, position_ids=positions,
                                  **{self._cache_kw: cache}, use_cache=True, logits_to_keep=1)
-                return _cache_of(out), out.logits[:, -1, :], True
+                return _cache_of(out), out.logits[:, -1, :], True, mask, positions
             except Exception as exc:  # noqa: BLE001 - fall back to the dynamic cache below
                 if _is_oom(exc):
                     raise
                 self._static_cache = False
+        extra = {self._cache_kw: self._run_prefix(prefix, ids.shape[0])} if prefix is not None else {}
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                         use_cache=True, logits_to_keep=1)
-        return _cache_of(out), out.logits[:, -1, :], False
+                         use_cache=True, logits_to_keep=1, **extra)
+        return _cache_of(out), out.logits[:, -1, :], False, mask, positions
 
     @torch.inference_mode()
     def _run_rows(self, rows, prompts, encoded, params, seed) -> list[Completion]:
         unique = list(dict.fromkeys(i for i, _ in rows))
         slot = {i: u for u, i in enumerate(unique)}
-        ids, mask = self._left_pad([encoded[i] for i in unique])
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        width, steps, batch = ids.shape[1], params.max_new_tokens, len(rows)
-        cache, logits, static = self._prefill(ids, mask, positions, width + steps)
+        steps, batch = params.max_new_tokens, len(rows)
+        cache, logits, static, mask, positions = self._prefill([encoded[i] for i in unique], steps)
+        width = mask.shape[1]
         expand = torch.tensor([slot[i] for i, _ in rows], device=self.device)
         if len(rows) != len(unique):
             cache.reorder_cache(expand)  # index_select: copies each prompt's cache to its rows
@@ -487,10 +534,10 @@ class HFBackend:
             bar.update(sum(len(r) for u in batch for _, r in u[1]) + sum(len(u[2]) for u in batch))
 
     def _shared_batch(self, batch, out) -> None:
-        ids, mask = self._left_pad([ctx for ctx, _, _ in batch])
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        prefix, ids, mask, positions = self._prefix_pad([ctx for ctx, _, _ in batch])
+        extra = {self._cache_kw: self._run_prefix(prefix, ids.shape[0])} if prefix is not None else {}
         first = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                           output_hidden_states=True, logits_to_keep=1)
+                           output_hidden_states=True, logits_to_keep=1, **extra)
         states = first.hidden_states
         low, high = band_layers(len(states) - 1)
         p_middle, p_last = states[len(states) // 2][:, -1].float(), states[-1][:, -1].float()
@@ -540,12 +587,17 @@ class HFBackend:
         return self.tokenizer(continuation, add_special_tokens=False)["input_ids"]
 
     def _score_batch(self, batch) -> list[float]:
-        ids, mask = self._left_pad([ctx + cont for _, _, ctx, cont in batch])
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        # The shared prefix stops before each row's last context token, whose logits score the
+        # continuation's first token.
+        longest = max(len(cont) for _, _, _, cont in batch)
+        prefix, ids, mask, positions = self._prefix_pad([ctx + cont for _, _, ctx, cont in batch],
+                                                        keep=longest + 1)
+        extra = {self._cache_kw: self._run_prefix(prefix, ids.shape[0])} if prefix is not None else {}
         # Left-padded, so every continuation ends the row: logits for the last (longest + 1)
         # positions are all it needs, not the vocabulary at every prompt token.
-        keep = min(ids.shape[1], max(len(cont) for _, _, _, cont in batch) + 1)
-        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep).logits
+        keep = min(ids.shape[1], longest + 1)
+        logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep,
+                            **extra).logits
         logp = logits[:, :-1].float().log_softmax(-1).gather(2, ids[:, ids.shape[1] - keep + 1:, None]).squeeze(2)
         values = []
         for r, (_, _, _, cont) in enumerate(batch):
