@@ -18,7 +18,7 @@ Then the eval's scoring pass (``logprobs_of``: the refusal's opening words after
 first ``--questions`` x 3 `test` prompts, as the eval scores ``p_refusal``): the same batches with
 logits at every position (the baseline, the code before) against logits for the continuation's
 tail only (``logits_to_keep``, the code now); the values must be equal bit for bit. The last line
-is JSON.
+is JSON. Both parts run whole prompts (no shared prompt prefix: see ``benchmarks/shared_prefix.py``).
 
     .venv/bin/python benchmarks/answer_states.py runs/smollm2-facts [--questions 60]
 """
@@ -51,6 +51,11 @@ def main() -> None:
     rows = [r for r in rows if r["group"] in keep]
     if not any(r.get("sample") for r in rows):
         raise SystemExit(f"{run}/data/pik.jsonl has no sample rows: build the run with build.pik_samples: true")
+    import knowbound.backends.hf as hf
+
+    # Both comparisons here run whole prompts: the shared prompt prefix (the chat template's system
+    # prompt, run once per batch) is measured on its own by benchmarks/shared_prefix.py.
+    hf.SHARED_PREFIX_MIN = 10**9
     resolved = RunDir(cfg, log=lambda message: None)
     resolve_model(resolved)
     backend = open_backend("hf", resolved.model_path, model_settings=cfg.model)
@@ -84,7 +89,6 @@ def main() -> None:
                           "shared_rows_per_s": round(len(subset) / t_shared, 2),
                           "speedup": round(t_flat / t_shared, 3), "max_hidden_diff": hidden, "max_logprob_diff": logp}
     # The eval's scoring: every position's logits (before) against the tail's (now).
-    import knowbound.backends.hf as hf
     from knowbound.datasets import load_questions
     from knowbound.loop.eval import refusal_start
     from knowbound.prompts import render_prompt
