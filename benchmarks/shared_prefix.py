@@ -1,13 +1,14 @@
-"""Benchmark: a batch's shared prompt prefix run once (``SHARED_PREFIX_MIN``) vs whole prompts.
+"""Benchmark: the chat template's prefix run once per batch (``SHARED_PREFIX_MIN``) vs whole prompts.
 
 On a finished run, it takes the first ``--questions`` questions of ``--set`` (default ``test``)
 and, on one loaded model, runs the eval's passes twice for each prompt in ``--prompts``:
 
 * baseline: every prompt whole, left-padded (``SHARED_PREFIX_MIN`` set out of reach: the code
   before);
-* knowbound: the tokens that every prompt of a batch begins with (the chat template's system
-  prompt, an instruction before the question) run once on one row, and their KV cache is copied
-  to each row; only the rest of each prompt is left-padded after it (the default).
+* knowbound: the tokens the chat template puts before every user message (its system prompt,
+  ``HFBackend.template_prefix``) run once on one row, and their KV cache is copied to each row;
+  only the rest of each prompt is left-padded after them (the default). An instruction inside
+  the user message (the honest prompt's) is not part of it.
 
 The passes are those of the eval stage:
 
@@ -95,7 +96,7 @@ def main() -> None:
         t_whole, whole = passes(prompts)
         hf.SHARED_PREFIX_MIN = default_min
         t_pref, pref = passes(prompts)
-        print(f"prompt '{name}': {mean_len:.1f} tokens on average, {shared} shared by all {len(prompts)}")
+        print(f"prompt '{name}': {mean_len:.1f} tokens on average, the template's first {shared} run once")
         for key in t_whole:
             ratio = t_whole[key] / t_pref[key]
             print(f"  {key:8s} whole prompts {len(prompts) / t_whole[key]:7.1f} q/s   shared prefix "

@@ -327,9 +327,19 @@ def test_pik_head_learns_from_answer_states_and_withholds_below_its_threshold(hf
     assert np.allclose(PikHead(**{**head.__dict__}).p_know(x), p)
 
 
-# Prompts that begin with the same instruction: the batch runs it once (``SHARED_PREFIX_MIN``).
-INSTRUCTED = ["Answer the question if you know the answer to the question and say so otherwise. " + p
-              for p in PROMPTS]
+# A chat template with a system prompt: every formatted prompt begins with the same tokens, which
+# run once per batch (``SHARED_PREFIX_MIN``).
+SYSTEM_TEXT = "Answer the question. If you know the answer to the question, it is appropriate to say"  # tiny words
+SYSTEM_TEMPLATE = ("{% for message in messages %}<|system|>" + SYSTEM_TEXT + "<|user|>{{ message['content'] }}"
+                   "{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}")
+
+
+@pytest.fixture
+def system_backend(tiny_model_dir):
+    """The tiny model behind a chat template with a system prompt."""
+    backend = get_backend("hf", model=str(tiny_model_dir), max_batch_size=1024, threads=1)
+    backend.tokenizer.chat_template = SYSTEM_TEMPLATE
+    return backend
 
 
 def record_passes(backend):
@@ -340,58 +350,77 @@ def record_passes(backend):
     return fed, hook
 
 
-def test_prefix_pad_splits_off_the_shared_prefix_and_counts_positions_on(hf_backend):
-    from knowbound.backends.hf import SHARED_PREFIX_MIN
+def test_the_template_prefix_is_what_the_chat_template_puts_before_the_message(system_backend, hf_backend):
+    prefix = system_backend.template_prefix()
+    tok = system_backend.tokenizer
+    assert prefix == tok(f"<|system|>{SYSTEM_TEXT}<|user|>", add_special_tokens=False)["input_ids"]
+    assert tok.unk_token_id not in prefix
+    assert all(ids[:len(prefix)] == prefix for ids in system_backend.encode_prompts(PROMPTS))
+    # Without a system prompt the template puts "<|user|>" alone first: too short to run apart.
+    assert hf_backend.template_prefix() == hf_backend.tokenizer.convert_tokens_to_ids(["<|user|>"])
+    assert hf_backend._prefix_pad(hf_backend.encode_prompts(PROMPTS))[0] is None
 
-    seqs = [list(range(100, 110)) + [1, 2, 3], list(range(100, 110)) + [4], list(range(100, 110)) + [5, 6]]
-    prefix, ids, mask, positions = hf_backend._prefix_pad(seqs)
-    assert prefix.tolist() == [list(range(100, 110))]
-    pad = hf_backend.tokenizer.pad_token_id
+
+def test_prefix_pad_splits_off_the_template_prefix_and_counts_positions_on(system_backend):
+    import knowbound.backends.hf as hf
+
+    p = len(system_backend.template_prefix())
+    assert p >= hf.SHARED_PREFIX_MIN
+    head = system_backend.template_prefix()
+    seqs = [head + [1, 2, 3], head + [4], head + [5, 6]]
+    prefix, ids, mask, positions = system_backend._prefix_pad(seqs)
+    pad = system_backend.tokenizer.pad_token_id
+    assert prefix.tolist() == [head]
     assert ids.tolist() == [[1, 2, 3], [pad, pad, 4], [pad, 5, 6]]
-    assert mask.tolist() == [[1] * 10 + [1, 1, 1], [1] * 10 + [0, 0, 1], [1] * 10 + [0, 1, 1]]
-    assert positions.tolist() == [[10, 11, 12], [10, 10, 10], [10, 10, 11]]
-    # `keep` leaves that many tokens of every row out of the prefix.
-    prefix, ids, mask, _ = hf_backend._prefix_pad(seqs, keep=3)
-    assert prefix.shape == (1, 8) and ids.shape == (3, 5) and mask.shape == (3, 13)
-    # Too short a shared prefix, or a single row: plain left padding.
-    short = [s[10 - SHARED_PREFIX_MIN + 1:] for s in seqs]
-    assert hf_backend._prefix_pad(short)[0] is None
-    assert hf_backend._prefix_pad(seqs[:1])[0] is None
+    assert mask.tolist() == [[1] * p + [1, 1, 1], [1] * p + [0, 0, 1], [1] * p + [0, 1, 1]]
+    assert positions.tolist() == [[p, p + 1, p + 2], [p, p, p], [p, p, p + 1]]
+    assert system_backend._prefix_pad(seqs[1:2])[0] is not None  # a single row too: no batch dependence
+    # A row that keeps fewer than `keep` tokens after it, or does not begin with it: whole prompts.
+    assert system_backend._prefix_pad(seqs, keep=[1, 2, 1])[0] is None
+    assert system_backend._prefix_pad(seqs, keep=[3, 1, 2])[0] is not None
+    assert system_backend._prefix_pad(seqs + [[7] + head])[0] is None
 
 
-def test_a_shared_prompt_prefix_runs_once_and_greedy_still_equals_model_generate(hf_backend):
-    fed, hook = record_passes(hf_backend)
+def test_the_template_prefix_runs_once_and_greedy_still_equals_model_generate(system_backend):
+    p = len(system_backend.template_prefix())
+    fed, hook = record_passes(system_backend)
     try:
-        out = hf_backend.generate(INSTRUCTED, SamplingParams(n=2, temperature=0.0, max_new_tokens=6))
+        out = system_backend.generate(PROMPTS, SamplingParams(n=2, temperature=0.0, max_new_tokens=6))
     finally:
         hook.remove()
-    prefix_len = len(hf_backend._prefix_pad(hf_backend.encode_prompts(INSTRUCTED))[0][0])
-    assert prefix_len >= 16
-    # The instruction on one row, then the 4 questions' rest (not the whole prompt), then decoding.
-    assert fed[0] == (1, prefix_len)
-    assert fed[1][0] == 4 and fed[1][1] < max(len(s) for s in hf_backend.encode_prompts(INSTRUCTED)) - prefix_len + 1
-    assert [[c.text for c in o] for o in out] == [[reference_greedy(hf_backend, p, 6)] * 2 for p in INSTRUCTED]
+    # The system prompt on one row, then the 4 prompts' rest (not the whole prompt), then decoding.
+    longest = max(len(s) for s in system_backend.encode_prompts(PROMPTS))
+    assert fed[0] == (1, p) and fed[1] == (4, longest - p)
+    assert [[c.text for c in o] for o in out] == [[reference_greedy(system_backend, q, 6)] * 2 for q in PROMPTS]
 
 
-def test_a_shared_prompt_prefix_scores_and_states_as_a_full_pass_does(hf_backend, monkeypatch):
+def test_with_the_template_prefix_samples_still_do_not_depend_on_batch_mates(system_backend):
+    params = SamplingParams(n=4, temperature=1.0, max_new_tokens=8, seed=11)
+    alone = system_backend.generate([PROMPTS[1]], params)[0]
+    crowded = system_backend.generate([PROMPTS[2], PROMPTS[1], PROMPTS[0]], params)[1]
+    assert [c.text for c in alone] == [c.text for c in crowded]
+
+
+def test_the_template_prefix_scores_and_states_as_a_full_pass_does(system_backend, monkeypatch):
     import knowbound.backends.hf as hf
 
     continuations = [["Oslo", "the Nile river"], ["William Shakespeare"], ["no"], ["It ended in 1945."]]
     answers = ["Oslo", "", "It ended in 1945.", "the blue island of the north"]
-    fed, hook = record_passes(hf_backend)
+    fed, hook = record_passes(system_backend)
     try:
-        scored = hf_backend.logprobs_of(INSTRUCTED, continuations)
-        prefixed_calls, fed[:] = list(fed), []
-        states = hf_backend.answer_states(INSTRUCTED, answers)
+        scored = system_backend.logprobs_of(PROMPTS, continuations)
+        score_calls, fed[:] = list(fed), []
+        states = system_backend.answer_states(PROMPTS, answers)
         state_calls = list(fed)
     finally:
         hook.remove()
-    assert prefixed_calls[0][0] == 1 and state_calls[0][0] == 1  # the prefix, on one row
+    p = len(system_backend.template_prefix())
+    assert score_calls[0] == (1, p) and state_calls[0] == (1, p)  # the prefix, on one row
     monkeypatch.setattr(hf, "SHARED_PREFIX_MIN", 10**6)  # every pass over whole prompts
-    whole = hf_backend.logprobs_of(INSTRUCTED, continuations)
-    flat = hf_backend.answer_states(INSTRUCTED, answers, share_prompts=False)
+    whole = system_backend.logprobs_of(PROMPTS, continuations)
+    flat = system_backend.answer_states(PROMPTS, answers, share_prompts=False)
     for got, ref in zip(scored, whole):
         assert got == pytest.approx(ref, abs=1e-4)
-    for s, f in zip(states, flat):
-        assert s["token_logprobs"] == pytest.approx(f["token_logprobs"], abs=1e-4)
-        assert torch.allclose(s["hidden"], f["hidden"], atol=1e-4)
+    for st, f in zip(states, flat):
+        assert st["token_logprobs"] == pytest.approx(f["token_logprobs"], abs=1e-4)
+        assert torch.allclose(st["hidden"], f["hidden"], atol=1e-4)

@@ -11,11 +11,11 @@ M times, and three things matter that ``generate`` does not give together —
   finished leave the batch (their cache rows dropped), and the loop ends when every row has.
 
 Prompts are left-padded and sorted by length; position ids come from the attention mask exactly
-as in ``generate``. Where a batch's prompts share a prefix of at least ``SHARED_PREFIX_MIN`` tokens
-(a chat template's system prompt), the prefix runs once on one row and its KV cache is copied to
-every row; the rest of each prompt is left-padded after it (``_prefix_pad``). Greedy output then
-equals ``model.generate(do_sample=False)`` up to float rounding, and exactly where no prefix is
-shared. On out-of-memory
+as in ``generate``. Where the chat template puts at least ``SHARED_PREFIX_MIN`` tokens before
+every user message (a system prompt: ``template_prefix``), they run once per batch on one row and
+their KV cache is copied to every row; the rest of each prompt is left-padded after them
+(``_prefix_pad``). Greedy output then equals ``model.generate(do_sample=False)`` up to float
+rounding, and exactly where the template's prefix is shorter. On out-of-memory
 a batch is halved and retried; a single row that still does not fit becomes an error completion.
 """
 
@@ -42,8 +42,8 @@ STOP_CHECK_EVERY = 4
 COMPACT_MIN_ROWS = 8
 # logprobs_of materialises [rows, length, vocab] logits; keep one batch below this many floats.
 LOGIT_BUDGET = 2**27
-# A batch's prompts that begin with the same tokens (a chat template's system prompt, an
-# instruction before the question) run that prefix once, on one row, when it is at least this long.
+# The tokens a chat template puts before every user message (its system prompt) run once, on one
+# row, when there are at least this many.
 SHARED_PREFIX_MIN = 8
 
 
@@ -151,6 +151,7 @@ class HFBackend:
         self.chat = prompt_format == "chat" and bool(getattr(tokenizer, "chat_template", None))
         self.max_batch_size = max_batch_size
         self._static_cache = True  # turned off for models whose cache cannot be preallocated
+        self._template_ids: list[int] | None = None  # template_prefix(), computed once
         eos = {tokenizer.eos_token_id}
         gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
         eos.update(gen_eos if isinstance(gen_eos, (list, tuple)) else [gen_eos])
@@ -180,23 +181,35 @@ class HFBackend:
                 mask[r, width - len(s):] = 1
         return ids.to(self.device), mask.to(self.device)
 
-    def _prefix_pad(self, seqs: Sequence[Sequence[int]], keep: int = 1):
-        """The prefix every one of ``seqs`` shares, and the rest left-padded after it.
+    def template_prefix(self) -> list[int]:
+        """The tokens the chat template puts before every user message (its system prompt, the
+        user turn's opening): the common prefix of a few different messages' encodings. Empty
+        without a chat template."""
+        if self._template_ids is None:
+            probes = self.encode_prompts(["Q", "a", "1", " x", "?", "What"]) if self.chat else []
+            self._template_ids = list(os.path.commonprefix(probes)) if probes else []
+        return self._template_ids
 
-        Returns ``(prefix, ids, mask, positions)``: ``prefix`` a [1, p] tensor of the shared tokens
-        or None (fewer than ``SHARED_PREFIX_MIN`` shared, or a single row); ``ids`` and
-        ``positions`` [rows, width] for the rest, positions counting on from p; ``mask`` [rows,
-        p + width], the prefix's columns included. At least ``keep`` tokens of each row stay out
-        of the prefix (the logits a caller reads come from the rest)."""
-        p = 0
-        if len(seqs) > 1:
-            p = min(len(os.path.commonprefix([list(s) for s in seqs])), min(len(s) for s in seqs) - keep)
-        if p < SHARED_PREFIX_MIN:
+    def _prefix_pad(self, seqs: Sequence[Sequence[int]], keep: int | Sequence[int] = 1):
+        """The chat template's prefix split off ``seqs``, and the rest left-padded after it.
+
+        Returns ``(prefix, ids, mask, positions)``: ``prefix`` a [1, p] tensor of the template's
+        prefix (``template_prefix``), or None where it is shorter than ``SHARED_PREFIX_MIN`` or a
+        row does not begin with it or keeps fewer than ``keep`` tokens (per row, or one number for
+        all) after it; ``ids`` and ``positions`` [rows, width] for the rest, positions counting on
+        from p; ``mask`` [rows, p + width], the prefix's columns included.
+
+        The prefix depends on the tokenizer alone, never on the batch, so a row's values do not
+        depend on its batch mates (a prefix shared only within one batch would be)."""
+        prefix_ids = self.template_prefix()
+        p = len(prefix_ids)
+        keeps = [keep] * len(seqs) if isinstance(keep, int) else list(keep)
+        if p < SHARED_PREFIX_MIN or any(len(s) - k < p or list(s[:p]) != prefix_ids for s, k in zip(seqs, keeps)):
             ids, mask = self._left_pad(seqs)
             return None, ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
         ids, mask = self._left_pad([s[p:] for s in seqs])
         positions = (mask.cumsum(-1) - 1).clamp(min=0) + p
-        prefix = torch.tensor([list(seqs[0][:p])], dtype=torch.long, device=self.device)
+        prefix = torch.tensor([prefix_ids], dtype=torch.long, device=self.device)
         ones = torch.ones((len(seqs), p), dtype=mask.dtype, device=self.device)
         return prefix, ids, torch.cat([ones, mask], dim=1), positions
 
@@ -587,11 +600,11 @@ class HFBackend:
         return self.tokenizer(continuation, add_special_tokens=False)["input_ids"]
 
     def _score_batch(self, batch) -> list[float]:
-        # The shared prefix stops before each row's last context token, whose logits score the
-        # continuation's first token.
+        # The template's prefix must stop before each row's last context token, whose logits score
+        # the continuation's first token.
         longest = max(len(cont) for _, _, _, cont in batch)
         prefix, ids, mask, positions = self._prefix_pad([ctx + cont for _, _, ctx, cont in batch],
-                                                        keep=longest + 1)
+                                                        keep=[len(cont) + 1 for _, _, _, cont in batch])
         extra = {self._cache_kw: self._run_prefix(prefix, ids.shape[0])} if prefix is not None else {}
         # Left-padded, so every continuation ends the row: logits for the last (longest + 1)
         # positions are all it needs, not the vocabulary at every prompt token.
