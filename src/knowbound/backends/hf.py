@@ -199,8 +199,9 @@ class HFBackend:
         all) after it; ``ids`` and ``positions`` [rows, width] for the rest, positions counting on
         from p; ``mask`` [rows, p + width], the prefix's columns included.
 
-        The prefix depends on the tokenizer alone, never on the batch, so a row's values do not
-        depend on its batch mates (a prefix shared only within one batch would be)."""
+        The prefix depends on the tokenizer alone, never on the batch: a prefix that only one
+        batch's prompts share would move the split, and with it every row's rounding, with the
+        batch mates."""
         prefix_ids = self.template_prefix()
         p = len(prefix_ids)
         keeps = [keep] * len(seqs) if isinstance(keep, int) else list(keep)
