@@ -8,8 +8,9 @@ and once with ``probe.adaptive=true``, and compared:
   all be: sample i is the i-th of the question's random stream);
 * labels: agreement of the known/unknown label (ABSOLUTE's rule at build.tau, official rule)
   and of the SliCK category with the full probe's, and the questions that flipped;
-* on the knowledge world (world v2, seed 0; ``configs/demo.yaml`` with ``methods=[absolute]``):
-  the honesty of ABSOLUTE trained on each label set, per eval set;
+* the honesty of ABSOLUTE trained on each label set: on the knowledge world (world v2, seed 0;
+  ``configs/demo.yaml`` with ``methods=[absolute]``) per eval set, and on the real model on
+  ``test`` (``--no-real-absolute``: the real model's probes only);
 * a sweep of ``probe.confidence`` and ``probe.round_size``, replayed from the full probe's rows
   (exact: an adaptive probe draws a prefix of them), to show the trade-off.
 
@@ -17,7 +18,7 @@ Real model: SmolLM2-135M-Instruct on ``--real-questions`` GeoNames training ques
 (``configs/smollm2-facts.yaml``: prompt bare, stop at ". " or a newline, 24 new tokens).
 
 Usage: ``nice -n 15 .venv/bin/python benchmarks/adaptive_probe.py [--runs-dir DIR] [--world-dir DIR]
-[--real-questions 150] [--parts world real]``. The last line is JSON: per model,
+[--real-questions 150] [--no-real-absolute] [--parts world real]``. The last line is JSON: per model,
 ``adaptive_sample_ratio`` (full samples / adaptive samples) and ``adaptive_label_agreement``.
 """
 
@@ -200,12 +201,12 @@ def print_comparison(title: str, cmp: dict, rows: list[dict]) -> None:
               f"{r['unknown_to_known']:>5}  {r['ended']}")
 
 
-def print_honesty(full_metrics: dict, adaptive_metrics: dict) -> dict:
+def print_honesty(full_metrics: dict, adaptive_metrics: dict, model: str, sets: tuple[str, ...]) -> dict:
     keys = ("honesty", "accuracy", "over_conservativeness", "prudence")
-    print("\nABSOLUTE trained on each label set (world): full | adaptive")
+    print(f"\nABSOLUTE trained on each label set ({model}): full | adaptive")
     print(f"  {'set':<11}" + "".join(f"{k:>26}" for k in keys))
     out = {}
-    for s in WORLD_SETS_SHOWN:
+    for s in sets:
         f, a = full_metrics["absolute"].get(s), adaptive_metrics["absolute"].get(s)
         if not f or not a:
             continue
@@ -226,6 +227,9 @@ def main() -> None:
     parser.add_argument("--world-dir", default=None, help="where worlds are built (default: the cache)")
     parser.add_argument("--world", default="v2", help="the world preset (seed 0)")
     parser.add_argument("--real-questions", type=int, default=150)
+    parser.add_argument("--real-absolute", action=argparse.BooleanOptionalAction, default=True,
+                        help="also train ABSOLUTE on each of the real model's label sets and evaluate it on `test` "
+                             "(--no-real-absolute: the probes only)")
     parser.add_argument("--parts", nargs="+", default=["world", "real"], choices=["world", "real"])
     parser.add_argument("--wait-minutes", type=float, default=30.0,
                         help="wait this long for another process building the same world")
@@ -237,12 +241,17 @@ def main() -> None:
     if "real" in args.parts:
         config = ROOT / "configs" / "smollm2-facts.yaml"
         overrides = [f"runs_dir={runs / 'real'}", f"data.train.limit={args.real_questions}"]
-        full, adaptive = run_pair(config, overrides, "label", log)
+        if args.real_absolute:  # ABSOLUTE and the oracle only, evaluated on `test`
+            overrides += ["methods=[absolute]", "eval.baselines=[oracle]", "build.pik_samples=false",
+                          "data.eval={test: {source: 'geofacts:test'}}"]
+        full, adaptive = run_pair(config, overrides, "metrics" if args.real_absolute else "label", log)
         cfg = load_config(config, overrides)
         cmp = compare_runs(full.run_dir, adaptive.run_dir, cfg.probe.m, cfg.build.tau, cfg.build.known_rule)
         print_comparison(f"SmolLM2-135M-Instruct, {cmp['questions']} GeoNames training questions", cmp,
                          sweep(full.run_dir, cfg, runs / "real"))
         summary["real"] = {k: round(cmp[k], 4) for k in HEADLINE}
+        if args.real_absolute:
+            summary["real"]["absolute_honesty"] = print_honesty(full.metrics, adaptive.metrics, "SmolLM2", ("test",))
 
     if "world" in args.parts:
         wait_for_world(args.world, args.world_dir, args.wait_minutes)
@@ -256,7 +265,7 @@ def main() -> None:
         cmp = compare_runs(full.run_dir, adaptive.run_dir, cfg.probe.m, cfg.build.tau, cfg.build.known_rule)
         print_comparison(f"knowledge world {args.world}, {cmp['questions']} training questions", cmp,
                          sweep(full.run_dir, cfg, runs / "world"))
-        honesty = print_honesty(full.metrics, adaptive.metrics)
+        honesty = print_honesty(full.metrics, adaptive.metrics, "world", WORLD_SETS_SHOWN)
         summary["world"] = {k: round(cmp[k], 4) for k in HEADLINE}
         summary["world"]["absolute_honesty"] = honesty
 
