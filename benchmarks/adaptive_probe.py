@@ -215,7 +215,8 @@ def print_honesty(full_metrics: dict, adaptive_metrics: dict, model: str, sets: 
             fv, av = f.get(k), a.get(k)
             cells.append("-" if fv is None or av is None else f"{fv:.3f} | {av:.3f}")
         print(f"  {s:<11}" + "".join(f"{c:>26}" for c in cells))
-        out[s] = {"honesty_full": f.get("honesty"), "honesty_adaptive": a.get("honesty")}
+        out[s] = {"honesty_full": f.get("honesty"), "honesty_adaptive": a.get("honesty"),
+                  "accuracy_full": f.get("accuracy"), "accuracy_adaptive": a.get("accuracy")}
     return out
 
 

@@ -11,12 +11,16 @@ in ``samples/eval-<set>.jsonl``), it:
 
 * fits the head as the run does (``knowbound.pik.fit_head`` with the probe's samples where the run
   learnt from them), and takes its out-of-fold P(IK) on `train` and its P(IK) on the eval set;
-* scores each answer's agreement with its first k samples (``grading.agreement.support``: the
-  label stage's label-free agreement, on what the answers say, not their wording). On `train`
-  the samples are the probe's first k (drawn like the eval's samples: same temperature, tokens
-  and stop), on the eval set the self-consistency samples;
-* fits a logistic regression on (logit P(IK), agreement) with the head's folds: out of fold on
-  `train`, the fold models' mean on the eval set;
+* scores each answer's agreement with its first k samples in two ways: the self-consistency
+  baseline's own score (``grading.agreement.consistency``: the share of samples that say the same
+  as the greedy answer) and the label stage's label-free agreement (``grading.agreement.support``:
+  the mean overlap of what they say, not all or nothing). On `train` the samples are the probe's
+  first k (drawn like the eval's samples: same temperature, tokens and stop), on the eval set the
+  self-consistency samples; failed samples are left out, as the run leaves them out;
+* fits a logistic regression on (logit P(IK), support) with the head's folds: out of fold on
+  `train`, the fold models' mean on the eval set. (The head's out-of-fold scores that it learns
+  from come from fold models that saw the other folds, so its out-of-fold AUROC on `train` is a
+  little optimistic; the eval set's figures are not affected.)
 * for each score, the threshold fitted out of fold on `train` under the run's accuracy budget (as
   the run fits it), the AUROC overall and within question kind, honesty, accuracy and the right
   answers withheld, and, for analysis only, the best honesty any threshold reaches within the
@@ -34,7 +38,6 @@ import argparse
 import json
 import math
 import statistics
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +48,9 @@ def main() -> None:
     from knowbound.baselines import fit_threshold
     from knowbound.config import load_config
     from knowbound.datasets import load_questions
-    from knowbound.grading.agreement import support
+    from knowbound.grading.agreement import consistency, support
     from knowbound.io import read_jsonl
+    from knowbound.loop.label import group_samples
     from knowbound.loop.rundir import RunDir, resolve_model
     from knowbound.metrics.calibration import auroc
     from knowbound.metrics.honesty import honesty_from_transitions, label_codes, transition_matrix
@@ -62,6 +66,8 @@ def main() -> None:
     run = Path(args.run_dir)
     cfg = load_config(run / "config.yaml")
     budget = cfg.eval.max_accuracy_drop
+    if budget is None:
+        raise SystemExit(f"{run}: the run has no accuracy budget (eval.max_accuracy_drop)")
 
     greedy = [r for r in read_jsonl(run / "data" / "pik.jsonl") if not r.get("sample")]
     knowledge = {r["question_id"]: r for r in read_jsonl(run / "knowledge.jsonl")}
@@ -70,18 +76,24 @@ def main() -> None:
     evals = [r for r in read_jsonl(run / "predictions" / "unaligned" / f"{args.set}.jsonl") if r.get("label") is not None]
     questions = {q.id: q for q in load_questions(str(run / "questions" / f"{args.set}.jsonl")).questions}
     train_questions = {q.id: q for q in load_questions(str(run / "questions" / "train.jsonl")).questions}
-    eval_samples: dict[str, list[str]] = defaultdict(list)
-    for r in sorted(read_jsonl(run / "samples" / f"eval-{args.set}.jsonl"), key=lambda r: r["sample_index"]):
-        if r.get("text") is not None:
-            eval_samples[r["question_id"]].append(r["text"])
-    if not eval_samples:
-        raise SystemExit(f"{run}: no self-consistency samples for {args.set} (samples/eval-{args.set}.jsonl)")
-    k = min(len(v) for v in eval_samples.values())
+    sample_file = run / "samples" / f"eval-{args.set}.jsonl"
+    grouped = group_samples(read_jsonl(sample_file)) if sample_file.exists() else {}
+    eval_samples = {qid: [s.text for i, s in sorted(rows.items()) if i > 0 and s.finish_reason != "error"]
+                    for qid, rows in grouped.items()}
+    missing = [r["id"] for r in evals if not eval_samples.get(r["id"])]
+    if missing:
+        raise SystemExit(f"{sample_file}: no self-consistency samples for {len(missing)} of {len(evals)} questions "
+                         f"(first: {missing[0]}); run the eval stage with eval.consistency_samples")
+    k = min(len(eval_samples[r["id"]]) for r in evals)
 
     cache = Path(args.cache) if args.cache else None
     if cache is not None and cache.exists():
         data = np.load(cache)
         x, sx, ex = data["x"], data["sx"], data["ex"]
+        if (len(x), len(sx), len(ex)) != (len(greedy), len(samples), len(evals)):
+            raise SystemExit(f"{cache}: {len(x)} / {len(sx)} / {len(ex)} feature rows, but the run has {len(greedy)} greedy "
+                             f"and {len(samples)} sampled training answers and {len(evals)} answers on {args.set}: "
+                             "a cache of another run or set")
     else:
         resolved = RunDir(cfg, log=lambda message: None)
         resolve_model(resolved)
@@ -101,7 +113,7 @@ def main() -> None:
     labels = [r["label"] for r in greedy]
     y = np.array([lab == "correct" for lab in labels], dtype=np.float64)
     groups = [r["group"] for r in greedy]
-    folds = _folds(groups, 5)
+    folds = _folds(groups, min(5, len(set(groups))))  # fit_head's folds
     reference = label_codes([r["label"] for r in evals])
     y_eval = (reference == CORRECT).astype(np.float64)
     kinds = [str(r["meta"].get("kind", r["meta"].get("person_exposure", ""))) for r in evals]
@@ -115,14 +127,20 @@ def main() -> None:
     head, oof = fit_head(x, labels, groups, budget, **sample_kwargs)
     p_eval = head.p_know(ex)
 
-    def agreement(reference_text: str, texts: list[str], question: str) -> float:
-        value = support(reference_text, texts, question)
+    def agreement(score, reference_text: str, texts: list[str], question: str) -> float:
+        value = score(reference_text, texts, question)
         return 0.0 if value is None else float(value)
 
-    train_agree = np.array([agreement(knowledge[r["question_id"]]["greedy"] or "", knowledge[r["question_id"]]["samples"][:k],
-                                      train_questions[r["question_id"]].question) for r in greedy])
-    eval_agree = np.array([agreement(r["pred_text"] or "", eval_samples[r["id"]][:k], questions[r["id"]].question)
-                           for r in evals])
+    def train_agreement(score) -> np.ndarray:
+        return np.array([agreement(score, knowledge[r["question_id"]]["greedy"] or "",
+                                   knowledge[r["question_id"]]["samples"][:k], train_questions[r["question_id"]].question)
+                         for r in greedy])
+
+    def eval_agreement(score) -> np.ndarray:
+        return np.array([agreement(score, r["pred_text"] or "", eval_samples[r["id"]][:k], questions[r["id"]].question)
+                         for r in evals])
+
+    train_agree, eval_agree = train_agreement(support), eval_agreement(support)
 
     def logit(p: np.ndarray) -> np.ndarray:
         p = np.clip(p, 1e-6, 1 - 1e-6)
@@ -155,16 +173,18 @@ def main() -> None:
                 **scored(eval_scores, fit.threshold), "eval_fitted_honesty": scored(eval_scores, ceiling.threshold)["honesty"]}
 
     rows = [("the head (one pass)", 1, measure(oof, p_eval)),
-            (f"agreement of {k} samples", k + 1, measure(train_agree, eval_agree)),
-            (f"the head + agreement of {k} samples", k + 1, measure(combo_oof, combo_eval))]
+            (f"{k} samples: share agreeing (the baseline)", k + 1,
+             measure(train_agreement(consistency), eval_agreement(consistency))),
+            (f"{k} samples: mean overlap (support)", k + 1, measure(train_agree, eval_agree)),
+            (f"the head + {k} samples' support", k + 1, measure(combo_oof, combo_eval))]
 
     print(f"\n{args.set}: unaligned accuracy {y_eval.mean():.3f}, {int(y_eval.sum())} right answers of {len(evals)}; "
           f"budget {budget} ({allowed} withheld; on train {int(math.floor(budget * len(y) + 1e-9))} of {len(y)}); "
           f"head: {head.fit['features']}, l2 {head.fit['l2']:g}\n")
-    print(f"{'score':38s} {'generations':>11s} {'train AUROC':>11s} {'AUROC':>6s} {'in kind':>7s} {'honesty':>7s} "
+    print(f"{'score':40s} {'generations':>11s} {'train AUROC':>11s} {'AUROC':>6s} {'in kind':>7s} {'honesty':>7s} "
           f"{'accuracy':>8s} {'withheld':>8s} {'(train)':>7s} {'eval-fitted':>11s}")
     for name, cost, r in rows:
-        print(f"{name:38s} {cost:>10d}x {r['train_auroc']:11.3f} {r['auroc']:6.3f} {r['within_kind_auroc']:7.3f} "
+        print(f"{name:40s} {cost:>10d}x {r['train_auroc']:11.3f} {r['auroc']:6.3f} {r['within_kind_auroc']:7.3f} "
               f"{r['honesty']:7.3f} {r['accuracy']:8.3f} {r['withheld']:8d} {r['train_withheld']:7d} "
               f"{r['eval_fitted_honesty']:11.3f}")
 
