@@ -1,0 +1,212 @@
+"""Benchmark: the model's surprise at the entity's name as a feature of the P(IK) head.
+
+On world v2 an unknowable question is mostly about a person the model never read, whose name is
+a new pair of seen words, and the model answers it with the fact of a seen person who shares the
+first name, as confidently as it recalls a true fact (``benchmarks/world_confabulation.py``). The
+answer's tokens do not show that; the question does: a name pair the model never read is a
+surprise at its second word. This reads, from one forward pass over each prompt, the
+log-probability of the asked entity's tokens after its first (``meta.name`` on the world,
+``meta.entity`` on GeoNames): how well the model predicts the rest of the name from its start,
+and of the first token, and fits the head with and without them, side by side:
+
+* the head as the run fits it (``knowbound.pik.fit_head``: its features, ridge penalty and, where
+  the run learnt from the probe's samples, their weight), cross-fitted with the run's folds;
+* the same head with the two entity features appended;
+* the entity features alone (with the answer's log-probability features where the head uses
+  more), as a control: what familiarity with the name gives by itself.
+
+For each: the out-of-fold AUROC on `train`, then on every eval set asked for the AUROC overall and
+within a stratum (pairs matched on the question kind on GeoNames, on the fact exposure 1-7 on the
+world: the run's refusal AUROC within kind / exposure), honesty, accuracy and right answers withheld at the threshold fitted out of fold
+on `train` under the run's budget, the refusal rate, and on the world the honesty on facts of
+people seen at least once (the issue's check that the head beats name familiarity). The last line
+is JSON.
+
+    .venv/bin/python benchmarks/pik_entity.py runs/demo [--sets test fictional]
+    .venv/bin/python benchmarks/pik_entity.py runs/smollm2-facts --sets test invented
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def entity_logprobs(backend, prompts: list[str], entities: list[str]) -> np.ndarray:
+    """[rows, 2]: the summed log-prob of the entity's tokens after its first, and of its first
+    token, in the formatted prompt (one unpadded pass per distinct prompt). The entity's tokens are
+    those whose characters overlap its last occurrence in the prompt (a token may run past it, as
+    "'?" after "Homyel'")."""
+    out: dict[tuple[str, str], list[float]] = {}
+    tokenizer = backend.tokenizer
+    with torch.no_grad():
+        for prompt, entity in zip(prompts, entities):
+            if (prompt, entity) in out:
+                continue
+            text = backend.format_prompt(prompt)
+            at = text.rfind(entity)
+            if at < 0:
+                raise SystemExit(f"the entity {entity!r} is not in its prompt {prompt!r}")
+            enc = tokenizer(text, add_special_tokens=not backend.chat, return_offsets_mapping=True)
+            ids = enc["input_ids"]
+            span = [i for i, (a, b) in enumerate(enc["offset_mapping"]) if a < at + len(entity) and b > at and b > a]
+            if not span or span[0] == 0:
+                raise SystemExit(f"the entity {entity!r} has no token, or opens the prompt, in {prompt!r}")
+            logp = backend.model(input_ids=torch.tensor([ids], device=backend.device)).logits[0].float().log_softmax(-1)
+            token_lp = [float(logp[i - 1, ids[i]]) for i in span]
+            out[(prompt, entity)] = [sum(token_lp[1:]), token_lp[0]]
+    return np.array([out[(p, e)] for p, e in zip(prompts, entities)], dtype=np.float64)
+
+
+def main() -> None:
+    from knowbound.backends import open_backend
+    from knowbound.baselines import fit_threshold
+    from knowbound.config import load_config
+    from knowbound.datasets import load_questions
+    from knowbound.io import read_jsonl
+    from knowbound.loop.rundir import RunDir, resolve_model
+    from knowbound.metrics.calibration import auroc, stratified_auroc
+    from knowbound.metrics.honesty import honesty_from_transitions, label_codes, transition_matrix
+    from knowbound.pik import (LOGPROB_FEATURES, ExtraRows, PikHead, _folds, feature_matrix, fit_head, fold_models,
+                               out_of_fold_scores)
+    from knowbound.prompts import render_prompt
+    from knowbound.types import CORRECT, IDK
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("run_dir")
+    parser.add_argument("--sets", nargs="+", default=["test", "fictional"])
+    args = parser.parse_args()
+    run = Path(args.run_dir)
+    cfg = load_config(run / "config.yaml")
+    budget = cfg.eval.max_accuracy_drop
+    if budget is None:
+        raise SystemExit(f"{run}: the run has no accuracy budget (eval.max_accuracy_drop)")
+    world = bool(cfg.model.world)
+
+    def entity_of(meta: dict) -> str:
+        return meta["name"] if world else meta["entity"]
+
+    questions = {}
+    for name in ["train", *args.sets]:
+        questions.update({q.id: q for q in load_questions(str(run / "questions" / f"{name}.jsonl")).questions})
+    greedy = [r for r in read_jsonl(run / "data" / "pik.jsonl") if not r.get("sample")]
+    knowledge = {r["question_id"]: r for r in read_jsonl(run / "knowledge.jsonl")}
+    samples = [dict(r, answer=a, label=lab) for r in greedy
+               for a, lab in zip(knowledge[r["question_id"]]["samples"], knowledge[r["question_id"]]["sample_labels"])]
+    evals = {s: [r for r in read_jsonl(run / "predictions" / "unaligned" / f"{s}.jsonl") if r.get("label") is not None]
+             for s in args.sets}
+
+    resolved = RunDir(cfg, log=lambda message: None)
+    resolve_model(resolved)
+    backend = open_backend("hf", resolved.model_path, model_settings=cfg.model)
+    more = f" and {len(samples)} sampled" if cfg.build.pik_samples else ""
+    print(f"{len(greedy)} greedy{more} training answers; "
+          f"eval sets {', '.join(f'{s} {len(v)}' for s, v in evals.items())}; one forward pass each ...", flush=True)
+
+    def features(prompts: list[str], answers: list[str], entities: list[str]) -> np.ndarray:
+        x = feature_matrix(backend.answer_states(prompts, answers, progress=True))
+        return np.hstack([x, entity_logprobs(backend, prompts, entities)])
+
+    x = features([r["prompt"] for r in greedy], [r["answer"] for r in greedy],
+                 [entity_of(questions[r["question_id"]].meta) for r in greedy])
+    use_samples = bool(cfg.build.pik_samples)
+    sx = (features([r["prompt"] for r in samples], [r["answer"] for r in samples],
+                   [entity_of(questions[r["question_id"]].meta) for r in samples]) if use_samples else None)
+    ex = {s: features([render_prompt(cfg.prompt, questions[r["id"]]) for r in rows], [r["pred_text"] for r in rows],
+                      [entity_of(questions[r["id"]].meta) for r in rows]) for s, rows in evals.items()}
+
+    width = x.shape[1]
+    entity_cols = [width - 2, width - 1]
+    labels = [r["label"] for r in greedy]
+    y = np.array([lab == "correct" for lab in labels], dtype=np.float64)
+    groups = [r["group"] for r in greedy]
+    folds = _folds(groups, min(5, len(set(groups))))
+    sample_kwargs = {}
+    if use_samples:
+        sample_kwargs = {"sample_x": sx[:, :-2], "sample_labels": [r["label"] for r in samples],
+                         "sample_groups": [r["group"] for r in samples]}
+    head, _ = fit_head(x[:, :-2], labels, groups, budget, **sample_kwargs)
+    base_cols = list(head.columns) if head.columns is not None else list(range(len(LOGPROB_FEATURES)))
+    l2 = float(head.fit["l2"])
+    features_name = str(head.fit["features"])
+    weight = float(features_name.split("samples weighted ")[1].split()[0]) if "samples weighted" in features_name else 0.0
+    fold_of = {g: f for f, idx in enumerate(folds) for g in {groups[i] for i in idx}}
+
+    def fit(cols: list[int]) -> tuple[list[dict], np.ndarray]:
+        extra = None
+        if weight and sx is not None:
+            extra = ExtraRows(sx[:, cols], np.array([r["label"] == "correct" for r in samples], dtype=np.float64),
+                              np.array([fold_of[r["group"]] for r in samples]), weight)
+        members = fold_models(x[:, cols], y, folds, l2, extra)
+        return members, out_of_fold_scores(x[:, cols], y, folds, l2, members)
+
+    def strata(rows: list[dict]) -> list:
+        """The run's strata: fact exposure 1-7 on the world (None: outside), the kind on GeoNames."""
+        if world:
+            return [e if 1 <= (e := int(r["meta"].get("exposure", 0))) <= 7 else None for r in rows]
+        return [str(r["meta"].get("kind", "")) for r in rows]
+
+    def measure(cols: list[int]) -> dict:
+        members, oof = fit(cols)
+        threshold = fit_threshold(oof.tolist(), labels, max_accuracy_drop=budget).threshold
+        out = {"oof_auroc": auroc(oof, y)}
+        for s, rows in evals.items():
+            p = PikHead(threshold=threshold, fit={}, columns=cols, members=members).p_know(ex[s])
+            reference = label_codes([r["label"] for r in rows])
+            y_eval = (reference == CORRECT).astype(np.float64)
+            refused = p < threshold
+            new = np.where(refused, IDK, reference).astype(np.int8)
+            keys = strata(rows)
+            idx = np.array([k is not None for k in keys])
+            within = (stratified_auroc(p[idx], y_eval[idx] > 0, [k for k in keys if k is not None])
+                      if idx.any() else None)
+            cell = {"auroc": auroc(p, y_eval) if len(set(y_eval)) == 2 else None,
+                    "within_auroc": within,
+                    "honesty": float(honesty_from_transitions(transition_matrix(reference, new))["honesty"]),
+                    "accuracy": float((y_eval * ~refused).mean()), "withheld": int((refused & (y_eval > 0)).sum()),
+                    "refusal_rate": float(refused.mean())}
+            if world:
+                seen = np.array([int(r["meta"].get("person_exposure", 0)) >= 1 for r in rows])
+                cell["seen_honesty"] = (float(honesty_from_transitions(transition_matrix(reference[seen], new[seen]))["honesty"])
+                                        if seen.any() else None)
+            out[s] = cell
+        return out
+
+    alone = [c for c in base_cols if c < len(LOGPROB_FEATURES)] + entity_cols
+    rows = [(f"the head ({features_name})", measure(base_cols)),
+            ("the head + entity surprise", measure(base_cols + entity_cols)),
+            ("log-probabilities + entity surprise", measure(alone)),
+            ("entity surprise alone", measure(entity_cols))]
+
+    unaligned = {s: float(np.mean([r["label"] == "correct" for r in rows_])) for s, rows_ in evals.items()}
+    print(f"\n{run.name}: budget {budget}; unaligned accuracy "
+          + ", ".join(f"{s} {a:.3f}" for s, a in unaligned.items())
+          + f"; strata: {'fact exposure 1-7' if world else 'question kind'}\n")
+    for s in evals:
+        extra = "  seen≥1" if world else ""
+        print(f"{s:10s} {'features':44s} {'oof':>6s} {'AUROC':>6s} {'within':>6s} {'honesty':>7s} "
+              f"{'accuracy':>8s} {'withheld':>8s} {'refusals':>8s}{extra}")
+        for name, r in rows:
+            c = r[s]
+            fmt = lambda v: "     -" if v is None else f"{v:6.3f}"  # noqa: E731
+            seen = ("  -" if c["seen_honesty"] is None else f"  {c['seen_honesty']:.3f}") if world else ""
+            print(f"{'':10s} {name[:44]:44s} {r['oof_auroc']:6.3f} {fmt(c['auroc'])} {fmt(c['within_auroc'])} "
+                  f"{c['honesty']:7.3f} {c['accuracy']:8.3f} {c['withheld']:8d} {c['refusal_rate']:8.3f}{seen}")
+        print()
+
+    def rounded(d):
+        if isinstance(d, dict):
+            return {k: rounded(v) for k, v in d.items()}
+        return round(d, 4) if isinstance(d, float) and not math.isnan(d) else d
+
+    print(json.dumps({"run": run.name, "head": features_name, "unaligned_accuracy": rounded(unaligned),
+                      "features": {name: rounded(r) for name, r in rows}}))
+
+
+if __name__ == "__main__":
+    main()
