@@ -2,18 +2,20 @@
 
 On world v2 an unknowable question is mostly about a person the model never read, whose name is
 a new pair of seen words, and the model answers it with the fact of a seen person who shares the
-first name, as confidently as it recalls a true fact (``benchmarks/world_confabulation.py``). The
-answer's tokens do not show that; the question does: a name pair the model never read is a
+first name (``benchmarks/world_confabulation.py``), often confidently enough that the head keeps
+the answer. The question shows what the answer does not: a name pair the model never read is a
 surprise at its second word. This reads, from one forward pass over each prompt, the
-log-probability of the asked entity's tokens after its first (``meta.name`` on the world,
-``meta.entity`` on GeoNames): how well the model predicts the rest of the name from its start,
-and of the first token, and fits the head with and without them, side by side:
+log-probability of the asked entity's tokens after its first (``meta.name`` on the world, where a
+name word is one token, so this is the surname; ``meta.entity`` on GeoNames, where it is the rest
+of the name's sub-word tokens, and a token that runs past the name counts with it): how well the
+model predicts the rest of the name from its start, and of the first token, and fits the head with and without them, side by side:
 
 * the head as the run fits it (``knowbound.pik.fit_head``: its features, ridge penalty and, where
   the run learnt from the probe's samples, their weight), cross-fitted with the run's folds;
 * the same head with the two entity features appended;
-* the entity features alone (with the answer's log-probability features where the head uses
-  more), as a control: what familiarity with the name gives by itself.
+* the answer's log-probability features with the entity features (the same as the second row
+  where the head reads only the log-probabilities, as on the world);
+* the entity features alone, as a control: what familiarity with the name gives by itself.
 
 For each: the out-of-fold AUROC on `train`, then on every eval set asked for the AUROC overall and
 within a stratum (pairs matched on the question kind on GeoNames, on the fact exposure 1-7 on the
@@ -141,7 +143,7 @@ def main() -> None:
         extra = None
         if weight and sx is not None:
             extra = ExtraRows(sx[:, cols], np.array([r["label"] == "correct" for r in samples], dtype=np.float64),
-                              np.array([fold_of[r["group"]] for r in samples]), weight)
+                              np.array([fold_of.get(r["group"], -1) for r in samples]), weight)
         members = fold_models(x[:, cols], y, folds, l2, extra)
         return members, out_of_fold_scores(x[:, cols], y, folds, l2, members)
 

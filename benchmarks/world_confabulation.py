@@ -10,9 +10,11 @@ kind the corpus states.
 
 The control is a permutation: the same check against the mates of a random other first name (or
 surname) of the same pools, averaged over 20 draws, which is how often an answer names one of
-that many seen people's facts by chance. Then, per category, how often each method refuses: a
-confabulation that repeats a name mate's fact is recall of a real fact, made as confidently as any
-recall, and a refusal that reads the answer's confidence cannot tell the two apart.
+that many seen people's facts by chance. The categories put a first-name mate first; the shares
+of answers that state any first-name mate's and any surname mate's fact are printed too, without
+that precedence, beside their controls. Then, per category, how often each method refuses: a
+confabulation that repeats a name mate's fact is the recall of a real fact, and a refusal that
+reads the answer's confidence can tell it from true recall only as far as it is less confident.
 
     .venv/bin/python benchmarks/world_confabulation.py runs/demo [--sets fictional test unstated]
         [--methods pik absolute max-probability]
@@ -76,11 +78,16 @@ def main() -> None:
         if not file.exists():
             print(f"{set_name}: no predictions in {run}; skipped")
             continue
-        rows = [r for r in read_jsonl(file) if r.get("label") is not None
-                and (r["meta"].get("person_exposure", 0) == 0 or r["meta"].get("fact_exposure", 0) == 0)]
+        rows = [r for r in read_jsonl(file) if r.get("label") is not None]
+        lacking = [r["id"] for r in rows if "person_exposure" not in r["meta"] or "fact_exposure" not in r["meta"]]
+        if lacking:
+            raise SystemExit(f"{file}: {len(lacking)} rows without meta.person_exposure / meta.fact_exposure "
+                             f"(first: {lacking[0]}): not a world v2 set")
+        rows = [r for r in rows if r["meta"]["person_exposure"] == 0 or r["meta"]["fact_exposure"] == 0]
         refusals = {m: {r["id"]: r["label"] == "idk" for r in read_jsonl(run / "predictions" / m / f"{set_name}.jsonl")}
                     for m in args.methods if (run / "predictions" / m / f"{set_name}.jsonl").exists()}
         counts = {c: [] for c in CATEGORIES}
+        any_mate = [0, 0]  # answers stating any first-name / any surname mate's fact
         control = [0.0, 0.0]
         for r in rows:
             words = r["meta"]["name"].split()
@@ -88,6 +95,8 @@ def main() -> None:
             first = mate_fact(text, person, attribute, 0, words[0])
             last = mate_fact(text, person, attribute, 1, words[-1])
             counts[CATEGORIES[0] if first else CATEGORIES[1] if last else CATEGORIES[2]].append(r["id"])
+            any_mate[0] += first
+            any_mate[1] += last
             for part in (0, 1):
                 others = [w for w in pools[part] if w != words[0 if part == 0 else -1]]
                 control[part] += sum(mate_fact(text, person, attribute, part, rng.choice(others))
@@ -98,14 +107,19 @@ def main() -> None:
         right = sum(r["label"] == "correct" for r in rows)
         print(f"\n{set_name}: {n} questions the model cannot know (person never seen or fact never stated); "
               f"the unaligned model is right on {right}")
-        print(f"  control (a random other first name's / surname's mates): {control[0] / n:.3f} / {control[1] / n:.3f}")
+        print(f"  any first-name mate's fact {any_mate[0] / n:.3f} (control: a random other first name's mates "
+              f"{control[0] / n:.3f}); any surname mate's fact {any_mate[1] / n:.3f} (control {control[1] / n:.3f})")
         header = f"  {'the answer states':32s} {'questions':>9s} {'share':>6s}" + "".join(f" {m[:16]:>16s}" for m in refusals)
         print(header + "   (refusal rate)")
-        out = {"questions": n, "right": right, "control_first": round(control[0] / n, 4),
+        out = {"questions": n, "right": right, "any_first": round(any_mate[0] / n, 4),
+               "any_surname": round(any_mate[1] / n, 4), "control_first": round(control[0] / n, 4),
                "control_surname": round(control[1] / n, 4), "categories": {}}
         for c in CATEGORIES:
             ids = counts[c]
-            rates = {m: (sum(ref[i] for i in ids) / len(ids) if ids else None) for m, ref in refusals.items()}
+            rates = {}
+            for m, ref in refusals.items():
+                known = [ref[i] for i in ids if i in ref]
+                rates[m] = sum(known) / len(known) if known else None
             cells = "".join(f" {'-' if v is None else f'{v:.3f}':>16s}" for v in rates.values())
             print(f"  {c:32s} {len(ids):9d} {len(ids) / n:6.3f}{cells}")
             out["categories"][c] = {"questions": len(ids), "share": round(len(ids) / n, 4),
