@@ -41,20 +41,19 @@ import statistics
 from pathlib import Path
 
 import numpy as np
+from _head_rows import eval_rows, head_features, head_rows
 
 
 def main() -> None:
-    from knowbound.backends import open_backend
     from knowbound.baselines import fit_threshold
     from knowbound.config import load_config
     from knowbound.datasets import load_questions
     from knowbound.grading.agreement import consistency, support
     from knowbound.io import read_jsonl
     from knowbound.loop.label import group_samples
-    from knowbound.loop.rundir import RunDir, resolve_model
     from knowbound.metrics.calibration import auroc
     from knowbound.metrics.honesty import honesty_from_transitions, label_codes, transition_matrix
-    from knowbound.pik import PikHead, _folds, feature_matrix, fit_head, fold_models, out_of_fold_scores
+    from knowbound.pik import PikHead, _folds, fit_head, fold_models, out_of_fold_scores
     from knowbound.prompts import render_prompt
     from knowbound.types import CORRECT, IDK
 
@@ -69,11 +68,8 @@ def main() -> None:
     if budget is None:
         raise SystemExit(f"{run}: the run has no accuracy budget (eval.max_accuracy_drop)")
 
-    greedy = [r for r in read_jsonl(run / "data" / "pik.jsonl") if not r.get("sample")]
-    knowledge = {r["question_id"]: r for r in read_jsonl(run / "knowledge.jsonl")}
-    samples = [dict(r, answer=a, label=lab) for r in greedy
-               for a, lab in zip(knowledge[r["question_id"]]["samples"], knowledge[r["question_id"]]["sample_labels"])]
-    evals = [r for r in read_jsonl(run / "predictions" / "unaligned" / f"{args.set}.jsonl") if r.get("label") is not None]
+    greedy, knowledge, samples = head_rows(run)
+    evals = eval_rows(run, args.set)
     questions = {q.id: q for q in load_questions(str(run / "questions" / f"{args.set}.jsonl")).questions}
     train_questions = {q.id: q for q in load_questions(str(run / "questions" / "train.jsonl")).questions}
     sample_file = run / "samples" / f"eval-{args.set}.jsonl"
@@ -86,29 +82,9 @@ def main() -> None:
                          f"(first: {missing[0]}); run the eval stage with eval.consistency_samples")
     k = min(len(eval_samples[r["id"]]) for r in evals)
 
-    cache = Path(args.cache) if args.cache else None
-    if cache is not None and cache.exists():
-        data = np.load(cache)
-        x, sx, ex = data["x"], data["sx"], data["ex"]
-        if (len(x), len(sx), len(ex)) != (len(greedy), len(samples), len(evals)):
-            raise SystemExit(f"{cache}: {len(x)} / {len(sx)} / {len(ex)} feature rows, but the run has {len(greedy)} greedy "
-                             f"and {len(samples)} sampled training answers and {len(evals)} answers on {args.set}: "
-                             "a cache of another run or set")
-    else:
-        resolved = RunDir(cfg, log=lambda message: None)
-        resolve_model(resolved)
-        backend = open_backend("hf", resolved.model_path, model_settings=cfg.model)
-        print(f"{len(greedy)} greedy and {len(samples)} sampled training answers, {len(evals)} answers on {args.set}; "
-              "one forward pass each ...", flush=True)
-
-        def features(prompts: list[str], answers: list[str]) -> np.ndarray:
-            return feature_matrix(backend.answer_states(prompts, answers, progress=True))
-
-        x = features([r["prompt"] for r in greedy], [r["answer"] for r in greedy])
-        sx = features([r["prompt"] for r in samples], [r["answer"] for r in samples])
-        ex = features([render_prompt(cfg.prompt, questions[r["id"]]) for r in evals], [r["pred_text"] for r in evals])
-        if cache is not None:
-            np.savez(cache, x=x, sx=sx, ex=ex)
+    x, sx, ex = head_features(cfg, greedy, samples, evals,
+                              [render_prompt(cfg.prompt, questions[r["id"]]) for r in evals],
+                              Path(args.cache) if args.cache else None, args.set)
 
     labels = [r["label"] for r in greedy]
     y = np.array([lab == "correct" for lab in labels], dtype=np.float64)

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _head_rows import eval_rows, head_rows, open_run_backend
 
 
 def entity_logprobs(backend, prompts: list[str], entities: list[str]) -> np.ndarray:
@@ -66,12 +67,9 @@ def entity_logprobs(backend, prompts: list[str], entities: list[str]) -> np.ndar
 
 
 def main() -> None:
-    from knowbound.backends import open_backend
     from knowbound.baselines import fit_threshold
     from knowbound.config import load_config
     from knowbound.datasets import load_questions
-    from knowbound.io import read_jsonl
-    from knowbound.loop.rundir import RunDir, resolve_model
     from knowbound.metrics.calibration import auroc, stratified_auroc
     from knowbound.metrics.honesty import honesty_from_transitions, label_codes, transition_matrix
     from knowbound.pik import (LOGPROB_FEATURES, ExtraRows, PikHead, _folds, feature_matrix, fit_head, fold_models,
@@ -96,16 +94,10 @@ def main() -> None:
     questions = {}
     for name in ["train", *args.sets]:
         questions.update({q.id: q for q in load_questions(str(run / "questions" / f"{name}.jsonl")).questions})
-    greedy = [r for r in read_jsonl(run / "data" / "pik.jsonl") if not r.get("sample")]
-    knowledge = {r["question_id"]: r for r in read_jsonl(run / "knowledge.jsonl")}
-    samples = [dict(r, answer=a, label=lab) for r in greedy
-               for a, lab in zip(knowledge[r["question_id"]]["samples"], knowledge[r["question_id"]]["sample_labels"])]
-    evals = {s: [r for r in read_jsonl(run / "predictions" / "unaligned" / f"{s}.jsonl") if r.get("label") is not None]
-             for s in args.sets}
+    greedy, knowledge, samples = head_rows(run)
+    evals = {s: eval_rows(run, s) for s in args.sets}
 
-    resolved = RunDir(cfg, log=lambda message: None)
-    resolve_model(resolved)
-    backend = open_backend("hf", resolved.model_path, model_settings=cfg.model)
+    backend = open_run_backend(cfg)
     more = f" and {len(samples)} sampled" if cfg.build.pik_samples else ""
     print(f"{len(greedy)} greedy{more} training answers; "
           f"eval sets {', '.join(f'{s} {len(v)}' for s, v in evals.items())}; one forward pass each ...", flush=True)

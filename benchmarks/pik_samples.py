@@ -32,18 +32,16 @@ import statistics
 from pathlib import Path
 
 import numpy as np
+from _head_rows import eval_rows, head_features, head_rows
 
 
 def main() -> None:
-    from knowbound.backends import open_backend
     from knowbound.baselines import fit_threshold
     from knowbound.config import load_config
     from knowbound.datasets import load_questions
-    from knowbound.io import read_jsonl
-    from knowbound.loop.rundir import RunDir, resolve_model
     from knowbound.metrics.calibration import auroc
     from knowbound.metrics.honesty import honesty_from_transitions, label_codes, transition_matrix
-    from knowbound.pik import (HIDDEN_PARTS, LOGPROB_FEATURES, ExtraRows, PikHead, _folds, columns, feature_matrix,
+    from knowbound.pik import (HIDDEN_PARTS, LOGPROB_FEATURES, ExtraRows, PikHead, _folds, columns,
                                fit_head, fold_models, out_of_fold_scores)
     from knowbound.prompts import render_prompt
     from knowbound.types import CORRECT, IDK
@@ -57,32 +55,13 @@ def main() -> None:
     cfg = load_config(run / "config.yaml")
     budget = cfg.eval.max_accuracy_drop
 
-    greedy = [r for r in read_jsonl(run / "data" / "pik.jsonl") if not r.get("sample")]
-    knowledge = {r["question_id"]: r for r in read_jsonl(run / "knowledge.jsonl")}
-    samples = [dict(r, answer=a, label=lab) for r in greedy
-               for a, lab in zip(knowledge[r["question_id"]]["samples"], knowledge[r["question_id"]]["sample_labels"])]
-    evals = [r for r in read_jsonl(run / "predictions" / "unaligned" / f"{args.set}.jsonl") if r.get("label") is not None]
+    greedy, knowledge, samples = head_rows(run)
+    evals = eval_rows(run, args.set)
     questions = {q.id: q for q in load_questions(str(run / "questions" / f"{args.set}.jsonl")).questions}
 
-    cache = Path(args.cache) if args.cache else None
-    if cache is not None and cache.exists():
-        data = np.load(cache)
-        x, sx, ex = data["x"], data["sx"], data["ex"]
-    else:
-        resolved = RunDir(cfg, log=lambda message: None)
-        resolve_model(resolved)
-        backend = open_backend("hf", resolved.model_path, model_settings=cfg.model)
-        print(f"{len(greedy)} greedy and {len(samples)} sampled training answers, {len(evals)} answers on {args.set}; "
-              "one forward pass each ...", flush=True)
-
-        def features(prompts: list[str], answers: list[str]) -> np.ndarray:
-            return feature_matrix(backend.answer_states(prompts, answers, progress=True))
-
-        x = features([r["prompt"] for r in greedy], [r["answer"] for r in greedy])
-        sx = features([r["prompt"] for r in samples], [r["answer"] for r in samples])
-        ex = features([render_prompt(cfg.prompt, questions[r["id"]]) for r in evals], [r["pred_text"] for r in evals])
-        if cache is not None:
-            np.savez(cache, x=x, sx=sx, ex=ex)
+    x, sx, ex = head_features(cfg, greedy, samples, evals,
+                              [render_prompt(cfg.prompt, questions[r["id"]]) for r in evals],
+                              Path(args.cache) if args.cache else None, args.set)
 
     hidden = (x.shape[1] - len(LOGPROB_FEATURES)) // len(HIDDEN_PARTS)
     cols = columns(("answer_band",), hidden)
