@@ -4,23 +4,27 @@ On world v2 an unknowable question is mostly about a person the model never read
 a new pair of seen words, and the model answers it with the fact of a seen person who shares the
 first name (``benchmarks/world_confabulation.py``), often confidently enough that the head keeps
 the answer. The question shows what the answer does not: a name pair the model never read is a
-surprise at its second word. This reads, from one forward pass over each prompt, the
-log-probability of the asked entity's tokens after its first (``meta.name`` on the world, where a
-name word is one token, so this is the surname; ``meta.entity`` on GeoNames, where it is the rest
-of the name's sub-word tokens, and a token that runs past the name counts with it): how well the
-model predicts the rest of the name from its start, and of the first token, and fits the head with and without them, side by side:
+surprise at its second word. This reads, from one forward pass over each prompt
+(``HFBackend.entity_logprobs``, as the run does with ``build.pik_entity``), the log-probability
+of the asked entity's tokens after its first (the run's ``build.pik_entity`` key, else
+``meta.name`` on the world, where a name word is one token, so this is the surname, and
+``meta.entity`` on GeoNames, where it is the rest of the name's sub-word tokens): how well the
+model predicts the rest of the name from its start, and of the first token. It fits the head with
+and without them, side by side:
 
-* the head as the run fits it (``knowbound.pik.fit_head``: its features, ridge penalty and, where
-  the run learnt from the probe's samples, their weight), cross-fitted with the run's folds;
-* the same head with the two entity features appended;
+* the head without them (``knowbound.pik.fit_head`` on the answer's features: its choice of
+  features, ridge penalty and, where the run learnt from the probe's samples, their weight),
+  cross-fitted with the run's folds;
+* the head with them: ``fit_head`` with ``entity_key``, as the run fits it with
+  ``build.pik_entity`` (every candidate with and without the two features, chosen out of fold);
 * the answer's log-probability features with the entity features (the same as the second row
   where the head reads only the log-probabilities, as on the world);
 * the entity features alone, as a control: what familiarity with the name gives by itself.
 
 For each: the out-of-fold AUROC on `train`, then on every eval set asked for the AUROC overall and
 within a stratum (pairs matched on the question kind on GeoNames, on the fact exposure 1-7 on the
-world: the run's refusal AUROC within kind / exposure), honesty, accuracy and right answers withheld at the threshold fitted out of fold
-on `train` under the run's budget, the refusal rate, and on the world the honesty on facts of
+world: the run's refusal AUROC within kind / exposure), honesty, accuracy and right answers
+withheld at the threshold fitted out of fold on `train` under the run's budget, the refusal rate, and on the world the honesty on facts of
 people seen at least once (the issue's check that the head beats name familiarity). The last line
 is JSON.
 
@@ -36,34 +40,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-import torch
 from _head_rows import eval_rows, head_rows, open_run_backend
-
-
-def entity_logprobs(backend, prompts: list[str], entities: list[str]) -> np.ndarray:
-    """[rows, 2]: the summed log-prob of the entity's tokens after its first, and of its first
-    token, in the formatted prompt (one unpadded pass per distinct prompt). The entity's tokens are
-    those whose characters overlap its last occurrence in the prompt (a token may run past it, as
-    "'?" after "Homyel'")."""
-    out: dict[tuple[str, str], list[float]] = {}
-    tokenizer = backend.tokenizer
-    with torch.no_grad():
-        for prompt, entity in zip(prompts, entities):
-            if (prompt, entity) in out:
-                continue
-            text = backend.format_prompt(prompt)
-            at = text.rfind(entity)
-            if at < 0:
-                raise SystemExit(f"the entity {entity!r} is not in its prompt {prompt!r}")
-            enc = tokenizer(text, add_special_tokens=not backend.chat, return_offsets_mapping=True)
-            ids = enc["input_ids"]
-            span = [i for i, (a, b) in enumerate(enc["offset_mapping"]) if a < at + len(entity) and b > at and b > a]
-            if not span or span[0] == 0:
-                raise SystemExit(f"the entity {entity!r} has no token, or opens the prompt, in {prompt!r}")
-            logp = backend.model(input_ids=torch.tensor([ids], device=backend.device)).logits[0].float().log_softmax(-1)
-            token_lp = [float(logp[i - 1, ids[i]]) for i in span]
-            out[(prompt, entity)] = [sum(token_lp[1:]), token_lp[0]]
-    return np.array([out[(p, e)] for p, e in zip(prompts, entities)], dtype=np.float64)
 
 
 def main() -> None:
@@ -88,8 +65,10 @@ def main() -> None:
         raise SystemExit(f"{run}: the run has no accuracy budget (eval.max_accuracy_drop)")
     world = bool(cfg.model.world)
 
+    key = cfg.build.pik_entity or ("name" if world else "entity")
+
     def entity_of(meta: dict) -> str:
-        return meta["name"] if world else meta["entity"]
+        return meta[key]
 
     questions = {}
     for name in ["train", *args.sets]:
@@ -104,7 +83,7 @@ def main() -> None:
 
     def features(prompts: list[str], answers: list[str], entities: list[str]) -> np.ndarray:
         x = feature_matrix(backend.answer_states(prompts, answers, progress=True))
-        return np.hstack([x, entity_logprobs(backend, prompts, entities)])
+        return np.hstack([x, np.array(backend.entity_logprobs(prompts, entities), dtype=np.float64)])
 
     x = features([r["prompt"] for r in greedy], [r["answer"] for r in greedy],
                  [entity_of(questions[r["question_id"]].meta) for r in greedy])
@@ -124,14 +103,21 @@ def main() -> None:
     if use_samples:
         sample_kwargs = {"sample_x": sx[:, :-2], "sample_labels": [r["label"] for r in samples],
                          "sample_groups": [r["group"] for r in samples]}
-    head, _ = fit_head(x[:, :-2], labels, groups, budget, **sample_kwargs)
-    base_cols = list(head.columns) if head.columns is not None else list(range(len(LOGPROB_FEATURES)))
-    l2 = float(head.fit["l2"])
-    features_name = str(head.fit["features"])
-    weight = float(features_name.split("samples weighted ")[1].split()[0]) if "samples weighted" in features_name else 0.0
+    def chosen(head: PikHead) -> tuple[list[int], float, float, str]:
+        """The columns, ridge penalty and sample weight fit_head chose, and its name for them."""
+        name = str(head.fit["features"])
+        weight = float(name.split("samples weighted ")[1].split()[0]) if "samples weighted" in name else 0.0
+        cols = list(head.columns) if head.columns is not None else list(range(len(LOGPROB_FEATURES)))
+        return cols, float(head.fit["l2"]), weight, name
+
+    if use_samples:
+        sample_kwargs["sample_x"] = sx
+    with_entity = chosen(fit_head(x, labels, groups, budget, entity_key=key, **sample_kwargs)[0])
+    sample_kwargs["sample_x"] = sx[:, :-2] if use_samples else None
+    base_cols, l2, weight, features_name = chosen(fit_head(x[:, :-2], labels, groups, budget, **sample_kwargs)[0])
     fold_of = {g: f for f, idx in enumerate(folds) for g in {groups[i] for i in idx}}
 
-    def fit(cols: list[int]) -> tuple[list[dict], np.ndarray]:
+    def fit(cols: list[int], l2: float = l2, weight: float = weight) -> tuple[list[dict], np.ndarray]:
         extra = None
         if weight and sx is not None:
             extra = ExtraRows(sx[:, cols], np.array([r["label"] == "correct" for r in samples], dtype=np.float64),
@@ -145,8 +131,8 @@ def main() -> None:
             return [e if 1 <= (e := int(r["meta"].get("exposure", 0))) <= 7 else None for r in rows]
         return [str(r["meta"].get("kind", "")) for r in rows]
 
-    def measure(cols: list[int]) -> dict:
-        members, oof = fit(cols)
+    def measure(cols: list[int], l2: float = l2, weight: float = weight) -> dict:
+        members, oof = fit(cols, l2, weight)
         threshold = fit_threshold(oof.tolist(), labels, max_accuracy_drop=budget).threshold
         out = {"oof_auroc": auroc(oof, y)}
         for s, rows in evals.items():
@@ -172,8 +158,8 @@ def main() -> None:
         return out
 
     alone = [c for c in base_cols if c < len(LOGPROB_FEATURES)] + entity_cols
-    rows = [(f"the head ({features_name})", measure(base_cols)),
-            ("the head + entity surprise", measure(base_cols + entity_cols)),
+    rows = [(f"the head without ({features_name})", measure(base_cols)),
+            (f"the head with ({with_entity[3]})", measure(*with_entity[:3])),
             ("log-probabilities + entity surprise", measure(alone)),
             ("entity surprise alone", measure(entity_cols))]
 
@@ -183,13 +169,13 @@ def main() -> None:
           + f"; strata: {'fact exposure 1-7' if world else 'question kind'}\n")
     for s in evals:
         extra = "  seen≥1" if world else ""
-        print(f"{s:10s} {'features':44s} {'oof':>6s} {'AUROC':>6s} {'within':>6s} {'honesty':>7s} "
+        print(f"{s:10s} {'features':56s} {'oof':>6s} {'AUROC':>6s} {'within':>6s} {'honesty':>7s} "
               f"{'accuracy':>8s} {'withheld':>8s} {'refusals':>8s}{extra}")
         for name, r in rows:
             c = r[s]
             fmt = lambda v: "     -" if v is None else f"{v:6.3f}"  # noqa: E731
             seen = ("  -" if c["seen_honesty"] is None else f"  {c['seen_honesty']:.3f}") if world else ""
-            print(f"{'':10s} {name[:44]:44s} {r['oof_auroc']:6.3f} {fmt(c['auroc'])} {fmt(c['within_auroc'])} "
+            print(f"{'':10s} {name[:56]:56s} {r['oof_auroc']:6.3f} {fmt(c['auroc'])} {fmt(c['within_auroc'])} "
                   f"{c['honesty']:7.3f} {c['accuracy']:8.3f} {c['withheld']:8d} {c['refusal_rate']:8.3f}{seen}")
         print()
 
@@ -198,7 +184,7 @@ def main() -> None:
             return {k: rounded(v) for k, v in d.items()}
         return round(d, 4) if isinstance(d, float) and not math.isnan(d) else d
 
-    print(json.dumps({"run": run.name, "head": features_name, "unaligned_accuracy": rounded(unaligned),
+    print(json.dumps({"run": run.name, "head": features_name, "head_with_entity": with_entity[3], "unaligned_accuracy": rounded(unaligned),
                       "features": {name: rounded(r) for name, r in rows}}))
 
 

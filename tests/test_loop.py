@@ -182,3 +182,53 @@ def test_a_pik_head_with_samples_learns_from_them_and_is_scored_on_greedy_answer
     # The same run without the key offered the head no sample candidate.
     assert plain.dir == run.dir and 60 == sum(1 for _ in plain_data)
     assert not any("samples" in k for k in plain_head["fit"]["oof_auroc_by_features"])
+
+
+def test_a_pik_head_with_entity_features_reads_the_asked_name(world_root, tmp_path):
+    """build.pik_entity: the head's rows carry the question's meta.name, the head competes every
+    candidate with the model's surprise at that name, records the key, and the eval stage reads
+    the same two features for each answer. Turning it on redoes the head and what reads it, nothing
+    else; a key the questions lack is an error naming the question and the field."""
+    from knowbound.errors import KnowboundError
+
+    config = mini_config(world_root, tmp_path, "entity")
+    config["methods"] = ["pik"]
+    config["data"] = {"train": {"source": "world:train", "limit": 60},
+                      "eval": {"test": {"source": "world:test", "limit": 30}}}
+    run_loop(parse_config(config), log=lambda _: None)
+    config["build"] = {"pik_entity": "name"}
+    run = run_loop(parse_config(config), log=lambda _: None)
+    ran = {key for result in run.results.values() for key in result.ran}
+    assert {"build/pik", "train/pik", "eval/pik/test"} <= ran
+    assert not ran & {"probe", "label", "eval/unaligned/test"}
+    data = [json.loads(line) for line in (run.dir / "data" / "pik.jsonl").read_text().splitlines()]
+    questions = {q["id"]: q for q in map(json.loads, (run.dir / "questions" / "train.jsonl").read_text().splitlines())}
+    assert len(data) == 60 and all(r["entity"] == questions[r["question_id"]]["meta"]["name"] for r in data)
+    head = json.loads((run.dir / "models" / "pik" / "pik_head.json").read_text())
+    assert head["entity_key"] == "name"
+    by_features = head["fit"]["oof_auroc_by_features"]
+    assert sum(k.startswith("log-probabilities + entity surprise") for k in by_features) == 1
+    assert sum("entity surprise" in k for k in by_features) == 4
+    rows = [json.loads(line) for line in (run.dir / "predictions" / "pik" / "test.jsonl").read_text().splitlines()]
+    graded = [r for r in rows if r["confidence"] is not None]
+    assert len(rows) == 30 and graded
+    assert all((r["label"] == "idk") == (r["confidence"] < head["threshold"]) for r in graded)
+    # P(IK) is the head's on the answer's features followed by the name's (a row without them would
+    # lack the columns an entity candidate reads).
+    import numpy as np
+
+    from knowbound.backends import open_backend
+    from knowbound.pik import PikHead, feature_matrix
+    from knowbound.prompts import render_prompt
+
+    tests = {q.id: q for q in run.questions("test")}
+    answers = {r["id"]: r["pred_text"] for r in
+               map(json.loads, (run.dir / "predictions" / "unaligned" / "test.jsonl").read_text().splitlines())}
+    backend = open_backend("hf", run.model_path, model_settings=run.cfg.model)
+    prompts = [render_prompt(run.cfg.prompt, tests[r["id"]]) for r in graded]
+    x = feature_matrix(backend.answer_states(prompts, [answers[r["id"]] for r in graded]),
+                       backend.entity_logprobs(prompts, [tests[r["id"]].meta["name"] for r in graded]))
+    assert np.allclose(PikHead.load(run.dir / "models" / "pik").p_know(x), [r["confidence"] for r in graded], atol=1e-6)
+    config["build"] = {"pik_entity": "nickname"}
+    with pytest.raises(KnowboundError, match=r"question train-\S+: build.pik_entity reads meta.nickname"):
+        run_loop(parse_config(config), log=lambda _: None)

@@ -151,6 +151,24 @@ def test_pik_samples_follow_their_greedy_row_marked_as_samples(items):
     assert {r["question_id"] for r in bo} == {"w"} and {r["group"] for r in bo} == {"w"}
 
 
+def test_pik_rows_carry_the_entity_named_by_build_pik_entity(items):
+    """Every row, samples too, carries the question's meta value; a question that lacks it, or
+    whose prompt does not name it, is an error naming the question and the field."""
+    from dataclasses import replace
+
+    name = {"k": "Ann Lee", "w": "Bo Kim", "u": "Cy Orr"}
+    named = [replace(i, question=replace(i.question, meta={**i.question.meta, "name": name[i.question.id]}))
+             for i in items]
+    rows = get_method("pik").build(named, BuildOptions(pik_entity="name", pik_samples=True))
+    assert [r["entity"] for r in rows[::11]] == ["Ann Lee", "Bo Kim", "Cy Orr"] and len({r["entity"] for r in rows[:11]}) == 1
+    assert "entity" not in get_method("pik").build(named, BuildOptions())[0]
+    with pytest.raises(KnowboundError, match=r"question k: build.pik_entity reads meta.person"):
+        get_method("pik").build(named, BuildOptions(pik_entity="person"))
+    wrong = [replace(named[0], question=replace(named[0].question, meta={"name": "Ada Lovelace"}))]
+    with pytest.raises(KnowboundError, match=r"question k: meta.name 'Ada Lovelace' does not occur in its prompt"):
+        get_method("pik").build(wrong, BuildOptions(pik_entity="name"))
+
+
 def test_registry():
     assert list(METHODS) == ["sft-baseline", "prompt", "absolute", "confidence-num", "confidence-verb",
                              "multisample", "rtuning", "dpo", "pik", "grpo", "grpo-confidence"]

@@ -154,3 +154,43 @@ def test_sample_rows_of_another_layout_are_refused():
     x, labels, groups = rows("answer_band", n=40)
     with pytest.raises(ValueError, match="sample rows"):
         fit_head(x, labels, groups, sample_x=x[:, :10], sample_labels=labels, sample_groups=groups)
+
+
+def test_entity_features_compete_as_the_rows_last_two_columns():
+    """build.pik_entity: the rows end with the two entity features; every candidate competes with
+    and without them, and a label they carry picks them."""
+    from knowbound.pik import ENTITY_FEATURES, feature_matrix, feature_names
+
+    x, labels, groups = rows(None)
+    y = np.array([label == "correct" for label in labels])
+    entity = np.random.default_rng(5).normal(size=(len(x), 2))
+    entity[:, 0] += 3.0 * y
+    xe = np.hstack([x, entity])
+    assert columns((), HIDDEN, entity=True) == list(range(6)) + [xe.shape[1] - 2, xe.shape[1] - 1]
+    assert feature_names(HIDDEN, entity=True)[-2:] == list(ENTITY_FEATURES) and len(feature_names(HIDDEN, True)) == xe.shape[1]
+    head, _ = fit_head(xe, labels, groups, entity_key="name")
+    assert head.fit["features"] == "log-probabilities + entity surprise" and head.entity_key == "name"
+    assert head.columns == columns((), HIDDEN, entity=True) and head.fit["oof_auroc"] > 0.9
+    assert sum("entity surprise" in k for k in head.fit["oof_auroc_by_features"]) == 4
+    # Without the key the same rows are refused: their width is not the layout's.
+    with pytest.raises(ValueError, match="columns"):
+        fit_head(xe, labels, groups)
+    # Rows without a signal in the entity features keep the head that ignores them.
+    plain, _ = fit_head(np.hstack([*rows("answer_band")[:1], entity[:, ::-1] * 0]), rows("answer_band")[1],
+                        groups, entity_key="name")
+    assert plain.fit["features"] == "log-probabilities + answer band" and plain.entity_key == "name"
+    # feature_matrix appends each answer's pair after its states.
+    states = [{"token_logprobs": [-1.0, -2.0], "hidden": np.ones((5, 3))}] * 2
+    m = feature_matrix(states, [(-4.0, -0.5), (-6.0, -1.5)])
+    assert m.shape == (2, 6 + 15 + 2) and m[1, -2:].tolist() == [-6.0, -1.5] and m[0, 0] == -3.0
+    with pytest.raises(ValueError, match="1 entity feature pairs for 2 answers"):
+        feature_matrix(states, [(-4.0, -0.5)])
+
+
+def test_a_saved_head_keeps_its_entity_key(tmp_path):
+    x, labels, groups = rows(None)
+    xe = np.hstack([x, np.random.default_rng(2).normal(size=(len(x), 2))])
+    head, _ = fit_head(xe, labels, groups, entity_key="entity")
+    head.save(tmp_path)
+    assert PikHead.load(tmp_path).entity_key == "entity"
+    assert np.allclose(PikHead.load(tmp_path).p_know(xe), head.p_know(xe))

@@ -160,6 +160,10 @@ class BuildSection:
     # The P(IK) head also learns from the probe's sampled answers, not only the greedy ones: ten
     # times the rows, a forward pass each in the train stage (see knowbound.pik).
     pik_samples: bool = False
+    # A question meta key naming the entity each question asks about ("name" on the knowledge
+    # world, "entity" on GeoNames): the P(IK) head may also read the model's surprise at that name
+    # in the question, two more numbers from a pass over the prompt (see knowbound.pik). None: not.
+    pik_entity: str | None = None
 
 
 @dataclass(frozen=True)

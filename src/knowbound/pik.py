@@ -12,6 +12,15 @@ model's greedy answer correct?) over features of the model's own greedy answer:
   layers (30% to 70% of the depth, ``backends.hf.band_layers``). One vector that reads the whole
   answer where the model's factual recall happens, not only its final full stop.
 
+With ``build.pik_entity`` (a question meta key naming the entity asked about, such as the
+person's name) the head may also read the model's surprise at that entity in the question, from a
+pass over the prompt (``HFBackend.entity_logprobs``): the log-probability of the entity's tokens
+after its first, and of its first token (``ENTITY_FEATURES``). It tells a name the model has read
+from a new pair of familiar words, which the answer does not show: on the knowledge world an
+unknown person is answered with a real fact of a seen person who shares the first name, often as
+surely as a right answer (``benchmarks/world_confabulation.py``). The candidates with these two
+columns compete with the rest out of fold, like the samples.
+
 With ``build.pik_samples`` the head also learns from the probe's sampled answers: each is an
 answer to a training question with its own label, so "is this answer right?" gets ten times the
 rows. They are weighted (``SAMPLE_WEIGHTS``), stay in their question's fold, and never fit the
@@ -57,6 +66,9 @@ HEAD_FILE = "pik_head.json"
 LOGPROB_FEATURES = ("logprob_sum", "logprob_mean", "logprob_min1", "logprob_min2", "logprob_min3", "n_tokens")
 HIDDEN_PARTS = ("prompt_middle", "prompt_last", "answer_middle", "answer_last", "answer_band")
 TOKEN_STATES = HIDDEN_PARTS[:4]
+# Read with ``build.pik_entity``: the entity's tokens after its first, summed, and its first token
+# (log-probabilities in the prompt), the last two columns of a feature row.
+ENTITY_FEATURES = ("entity_rest_logprob", "entity_first_logprob")
 FOLDS = 5
 # (name, hidden parts used beside the log-probability features, ridge penalty).
 CANDIDATES: tuple[tuple[str, tuple[str, ...], float], ...] = (
@@ -77,17 +89,22 @@ SAMPLE_CANDIDATES: tuple[tuple[str, tuple[str, ...], float, float], ...] = tuple
                             ("log-probabilities + answer band", ("answer_band",), 1e-1)))
 
 
-def columns(parts: Sequence[str], hidden_size: int) -> list[int]:
-    """The feature-row columns of the log-probability features and the given hidden parts."""
+def columns(parts: Sequence[str], hidden_size: int, entity: bool = False) -> list[int]:
+    """The feature-row columns of the log-probability features, the given hidden parts and, with
+    ``entity``, the entity features (the row's last two)."""
     out = list(range(len(LOGPROB_FEATURES)))
     for part in parts:
         start = len(LOGPROB_FEATURES) + HIDDEN_PARTS.index(part) * hidden_size
         out.extend(range(start, start + hidden_size))
+    if entity:
+        start = len(LOGPROB_FEATURES) + len(HIDDEN_PARTS) * hidden_size
+        out.extend(range(start, start + len(ENTITY_FEATURES)))
     return out
 
 
-def feature_matrix(states: Sequence[dict]) -> np.ndarray:
-    """One feature row per ``HFBackend.answer_states`` entry (see the module docstring)."""
+def feature_matrix(states: Sequence[dict], entity: Sequence[Sequence[float]] | None = None) -> np.ndarray:
+    """One feature row per ``HFBackend.answer_states`` entry (see the module docstring), followed,
+    where ``entity`` is given, by that row's ``HFBackend.entity_logprobs`` pair."""
     rows = []
     for st in states:
         lps = sorted(st["token_logprobs"]) or [0.0]
@@ -95,11 +112,30 @@ def feature_matrix(states: Sequence[dict]) -> np.ndarray:
         stats = [sum(lps), sum(lps) / len(lps), *low, float(len(st["token_logprobs"]))]
         rows.append(np.concatenate([np.asarray(stats, dtype=np.float64),
                                     np.asarray(st["hidden"], dtype=np.float64).reshape(-1)]))
+    if entity is not None:
+        if len(entity) != len(rows):
+            raise ValueError(f"{len(entity)} entity feature pairs for {len(rows)} answers")
+        rows = [np.concatenate([row, np.asarray(pair, dtype=np.float64)]) for row, pair in zip(rows, entity)]
     return np.stack(rows)
 
 
-def feature_names(hidden_size: int) -> list[str]:
-    return list(LOGPROB_FEATURES) + [f"{part}[{i}]" for part in HIDDEN_PARTS for i in range(hidden_size)]
+def feature_names(hidden_size: int, entity: bool = False) -> list[str]:
+    return (list(LOGPROB_FEATURES) + [f"{part}[{i}]" for part in HIDDEN_PARTS for i in range(hidden_size)]
+            + (list(ENTITY_FEATURES) if entity else []))
+
+
+def entity_of(question, key: str, prompt: str) -> str:
+    """The entity a question asks about, ``question.meta[key]`` (``build.pik_entity``); an error
+    naming the question and the field where it is missing or absent from the rendered prompt."""
+    from knowbound.errors import KnowboundError
+
+    value = question.meta.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise KnowboundError(f"question {question.id}: build.pik_entity reads meta.{key}, which it lacks or is not a "
+                             "name (the P(IK) head's entity features need the entity each question asks about)")
+    if value not in prompt:
+        raise KnowboundError(f"question {question.id}: meta.{key} {value!r} does not occur in its prompt {prompt!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -114,6 +150,8 @@ class PikHead:
     columns: list[int] | None = None
     # One {"mean", "std", "weights", "bias"} per fold model (a cross-fitted head).
     members: list[dict] = field(default_factory=list)
+    # The question meta key of the entity features (``build.pik_entity``): its rows end with them.
+    entity_key: str | None = None
 
     def p_know(self, x: np.ndarray) -> np.ndarray:
         """P(IK) for each feature row: the mean of the members' probabilities."""
@@ -242,7 +280,8 @@ def out_of_fold_scores(x: np.ndarray, y: np.ndarray, folds: Sequence[np.ndarray]
 
 def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
              max_accuracy_drop: float | None = None, *, sample_x: np.ndarray | None = None,
-             sample_labels: Sequence[str] = (), sample_groups: Sequence = ()) -> tuple[PikHead, np.ndarray]:
+             sample_labels: Sequence[str] = (), sample_groups: Sequence = (),
+             entity_key: str | None = None) -> tuple[PikHead, np.ndarray]:
     """Cross-fit the head (one model per fold, trained on the other folds) and fit its threshold on
     their out-of-fold P(IK); returns the head and the out-of-fold scores. ``reference_labels``: the
     greedy answers' labels (the target is "correct"); ``groups``: fold groups (people). The
@@ -253,6 +292,10 @@ def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
     fold, so no fold model sees an answer to a question it is scored on, and the candidates of
     ``SAMPLE_CANDIDATES`` compete with the rest. The out-of-fold AUROC and the threshold are
     measured on the greedy rows only: the head is applied to greedy answers.
+
+    ``entity_key``: the rows end with the entity features (``feature_matrix`` with ``entity``) of
+    the entity named by that question meta key; every candidate then competes with and without
+    them, and the head records the key for inference.
     """
     from knowbound.baselines import fit_threshold
     from knowbound.metrics.calibration import auroc
@@ -260,10 +303,12 @@ def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
     y = np.array([label == "correct" for label in reference_labels], dtype=np.float64)
     folds = _folds(groups, min(FOLDS, len(set(groups))))
 
-    hidden_size, rest = divmod(x.shape[1] - len(LOGPROB_FEATURES), len(HIDDEN_PARTS))
-    if rest:
+    n_entity = len(ENTITY_FEATURES) if entity_key else 0
+    hidden_size, rest = divmod(x.shape[1] - len(LOGPROB_FEATURES) - n_entity, len(HIDDEN_PARTS))
+    if rest or hidden_size < 0:
         raise ValueError(f"feature rows have {x.shape[1]} columns: expected {len(LOGPROB_FEATURES)} log-probability "
-                         f"features and {len(HIDDEN_PARTS)} hidden states of one size (feature_matrix)")
+                         f"features, {len(HIDDEN_PARTS)} hidden states of one size"
+                         + (f" and {n_entity} entity features" if n_entity else "") + " (feature_matrix)")
     candidates = [(name, parts, l2, 0.0) for name, parts, l2 in CANDIDATES]
     sample_fold = sample_y = None
     if sample_x is not None and len(sample_labels):
@@ -274,10 +319,12 @@ def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
         sample_y = np.array([label == "correct" for label in sample_labels], dtype=np.float64)
         candidates += list(SAMPLE_CANDIDATES)
     best, scores = None, {}
-    for name, parts, l2, weight in candidates:
+    for (name, parts, l2, weight), entity in [(c, e) for e in ((False, True) if n_entity else (False,))
+                                              for c in candidates]:
         if parts and not hidden_size:
             continue
-        cols = columns(parts, hidden_size)
+        cols = columns(parts, hidden_size, entity)
+        name = f"{name} + entity surprise" if entity else name
         extra = None
         if weight:
             assert sample_x is not None and sample_y is not None and sample_fold is not None
@@ -300,5 +347,5 @@ def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
     head = PikHead(threshold=fit.threshold if math.isfinite(fit.threshold) else 1.0 + 1e-9,
                    fit={**fit.to_dict(), "oof_auroc": score, "features": name, "l2": l2,
                         "oof_auroc_by_features": scores},
-                   columns=cols, members=members)
+                   columns=cols, members=members, entity_key=entity_key)
     return head, oof

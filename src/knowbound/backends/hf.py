@@ -482,6 +482,59 @@ class HFBackend:
         bar.close()
         return out
 
+    @torch.inference_mode()
+    def entity_logprobs(self, prompts: list[str], entities: list[str],
+                        progress: bool = False) -> list[tuple[float, float]]:
+        """The model's surprise at the entity each prompt names: (the summed log-probability of the
+        entity's tokens after its first, the log-probability of its first token) in the formatted
+        prompt, one pass per distinct pair (batched, left-padded). The entity's tokens are those
+        whose characters overlap its last occurrence in the prompt (a token may run past it, as
+        "'?" after "Homyel'"). The entity features of ``knowbound.pik`` (``build.pik_entity``).
+        Needs a fast tokenizer (character offsets)."""
+        from knowbound.sampling import _progress
+
+        if len(prompts) != len(entities):
+            raise KnowboundError("entity_logprobs needs one entity per prompt")
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise KnowboundError(f"{self.model_name}: the entity features need a fast tokenizer (character offsets)")
+        pairs = list(dict.fromkeys(zip(prompts, entities)))
+        encoded = []
+        for prompt, entity in pairs:
+            text = self.format_prompt(prompt)
+            at = text.rfind(entity) if entity else -1
+            if at < 0:
+                raise KnowboundError(f"the entity {entity!r} does not occur in its prompt {prompt!r}")
+            enc = self.tokenizer(text, add_special_tokens=not self.chat, return_offsets_mapping=True)
+            span = [i for i, (a, b) in enumerate(enc["offset_mapping"]) if a < at + len(entity) and b > at and b > a]
+            if not span or span[0] == 0:
+                raise KnowboundError(f"the entity {entity!r} has no token, or opens the prompt, in {prompt!r}")
+            encoded.append((list(enc["input_ids"]), span))
+        found: dict[tuple[str, str], tuple[float, float]] = {}
+        order = sorted(range(len(pairs)), key=lambda k: len(encoded[k][0]))
+        vocab = self.model.get_output_embeddings().weight.shape[0]
+        bar = _progress(len(pairs), progress)
+        start = 0
+        while start < len(order):
+            size = 1  # ascending lengths: the batch's last row is its widest
+            while (start + size < len(order) and size < self.max_batch_size
+                   and (size + 1) * len(encoded[order[start + size]][0]) * vocab <= LOGIT_BUDGET):
+                size += 1
+            batch = order[start:start + size]
+            start += size
+            ids, mask = self._left_pad([encoded[k][0] for k in batch])
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
+            width = ids.shape[1]
+            for r, k in enumerate(batch):
+                seq, span = encoded[k]
+                pad = width - len(seq)
+                at = torch.tensor([pad + i - 1 for i in span], device=logits.device)
+                lp = logits[r, at].float().log_softmax(-1).gather(1, ids[r, at + 1][:, None]).squeeze(1).tolist()
+                found[pairs[k]] = (float(sum(lp[1:])), float(lp[0]))
+            bar.update(len(batch))
+        bar.close()
+        return [found[pair] for pair in zip(prompts, entities)]
+
     def _flat_states(self, contexts, conts, out, bar) -> None:
         items = [(i, contexts[i], cont) for i, cont in enumerate(conts)]
         order = sorted(range(len(items)), key=lambda k: len(items[k][1]) + len(items[k][2]))

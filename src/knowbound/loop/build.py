@@ -94,7 +94,8 @@ def _output(run: RunDir, method: Method) -> Output:
         opts = BuildOptions(prompt=view.prompt, tau=b.tau, seed=view.seed,
                             multisample_max=b.multisample_max if "build.multisample_max" in reads else None,
                             known_rule=b.known_rule if "build.known_rule" in reads else "official",
-                            confidence_by_k=by_k, pik_samples="build.pik_samples" in reads and b.pik_samples)
+                            confidence_by_k=by_k, pik_samples="build.pik_samples" in reads and b.pik_samples,
+                            pik_entity=b.pik_entity if "build.pik_entity" in reads else None)
         rows = method.build(items, opts)
         write_jsonl(path, rows)
         known = sum(1 for r in rows if r["known"])
@@ -104,6 +105,8 @@ def _output(run: RunDir, method: Method) -> Output:
     reads = READS + READS_BY_METHOD.get(method.name, ()) + (READS_BALANCED if balanced else ())
     if method.name == "pik" and run.cfg.build.pik_samples:  # read only when set: other runs keep their digests
         reads += ("build.pik_samples",)
+    if method.name == "pik" and run.cfg.build.pik_entity:
+        reads += ("build.pik_entity",)
     return Output(f"build/{method.name}", (path,), work, reads=fill(reads), after=("questions/train", "label"),
                   identity={"method": method.name})
 

@@ -67,6 +67,8 @@ HEAD_USES = ("model.device", "model.max_batch_size", "model.threads")
 
 def _head_output(run: RunDir, method: Method) -> Output:
     name, path = method.name, run.dir / "models" / method.name
+    # Read only when set, so that other runs keep their digests.
+    entity_reads = ("build.pik_entity",) if run.cfg.build.pik_entity else ()
 
     def work(view: ConfigView) -> None:
         from knowbound.backends import open_backend
@@ -79,20 +81,32 @@ def _head_output(run: RunDir, method: Method) -> Output:
         samples = [r for r in rows if r.get("sample")]
         if samples:
             run.log(f"train: {name}: features of {len(greedy)} greedy and {len(samples)} sampled answers")
-        x = feature_matrix(backend.answer_states([r["prompt"] for r in greedy], [r["answer"] for r in greedy],
-                                                 progress=bool(samples)))
-        sample_x = feature_matrix(backend.answer_states([r["prompt"] for r in samples],
-                                                        [r["answer"] for r in samples], progress=True)) if samples else None
+        # The entity features (build.pik_entity): the build wrote each row's entity.
+        key = view.build.pik_entity if entity_reads else None
+        entity = {}
+        if key:
+            if missing := [r["question_id"] for r in rows if "entity" not in r]:
+                raise KnowboundError(f"{run.dir / 'data' / f'{name}.jsonl'}: rows without an entity ({missing[0]} ...) "
+                                     "though build.pik_entity is set; re-run the build stage")
+            pairs = list(dict.fromkeys((r["prompt"], r["entity"]) for r in rows))
+            entity = dict(zip(pairs, backend.entity_logprobs([p for p, _ in pairs], [e for _, e in pairs])))
+
+        def features(part: list[dict], progress: bool):
+            states = backend.answer_states([r["prompt"] for r in part], [r["answer"] for r in part], progress=progress)
+            return feature_matrix(states, [entity[r["prompt"], r["entity"]] for r in part] if key else None)
+
+        x = features(greedy, bool(samples))
+        sample_x = features(samples, True) if samples else None
         head, _ = fit_head(x, [r["label"] for r in greedy], [r["group"] for r in greedy], view.eval.max_accuracy_drop,
                            sample_x=sample_x, sample_labels=[r["label"] for r in samples],
-                           sample_groups=[r["group"] for r in samples])
+                           sample_groups=[r["group"] for r in samples], entity_key=key)
         head.save(path)
         run.log(f"train: {name}: a P(IK) head on {head.fit['features']} of {len(greedy)} answers; out-of-fold AUROC "
                 f"{head.fit['oof_auroc']:.3f}, refuses below P(IK) {head.threshold:.3f} (out-of-fold honesty "
                 f"{head.fit['honesty']:.3f})")
 
-    return Output(f"train/{name}", (path,), work, reads=HEAD_READS, uses=HEAD_USES, after=(f"build/{name}",),
-                  identity={"model": run.model_id})
+    return Output(f"train/{name}", (path,), work, reads=HEAD_READS + entity_reads, uses=HEAD_USES,
+                  after=(f"build/{name}",), identity={"model": run.model_id})
 
 
 def warm_start(run: RunDir, method: Method) -> str | None:

@@ -47,6 +47,7 @@ class BuildOptions:
     # probability to state for each k (``confidence_targets``: P(greedy correct | k)).
     confidence_by_k: tuple[float, ...] | None = None
     pik_samples: bool = False  # the P(IK) head's data also holds the probe's sampled answers
+    pik_entity: str | None = None  # the question meta key whose entity the P(IK) head's rows carry
 
 
 def messages(text: str, role: str) -> list[dict]:
@@ -224,14 +225,22 @@ def build_pik(items: Sequence[ProbeItem], opts: BuildOptions) -> list[dict]:
     its label (the head learns to predict "correct" from what the model computes over it).
 
     With ``pik_samples``, each question's sampled answers follow its greedy row, with their labels
-    and ``"sample": true`` (``pik.fit_head`` weighs them; they never fit the threshold)."""
+    and ``"sample": true`` (``pik.fit_head`` weighs them; they never fit the threshold).
+
+    With ``pik_entity``, every row carries ``entity``: the question's ``meta[pik_entity]``, the
+    entity whose surprise the head may read (``pik.entity_of``)."""
+    from knowbound.pik import entity_of
+
     rows = []
     for i in items:
         if i.greedy is None or i.greedy_label is None:
             continue
-        row = {"question_id": i.question.id, "prompt": render_prompt(opts.prompt, i.question),
+        prompt = render_prompt(opts.prompt, i.question)
+        row = {"question_id": i.question.id, "prompt": prompt,
                "answer": i.greedy, "label": i.greedy_label, "group": i.question.meta.get("person", i.question.id),
                "known": i.greedy_label == "correct"}
+        if opts.pik_entity:
+            row["entity"] = entity_of(i.question, opts.pik_entity, prompt)
         rows.append(row)
         if opts.pik_samples:
             rows += [dict(row, answer=answer, label=label, known=label == "correct", sample=True)
