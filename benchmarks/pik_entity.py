@@ -17,9 +17,12 @@ and without them, side by side:
   cross-fitted with the run's folds;
 * the head with them: ``fit_head`` with ``entity_key``, as the run fits it with
   ``build.pik_entity`` (every candidate with and without the two features, chosen out of fold);
-* the answer's log-probability features with the entity features (the same as the second row
-  where the head reads only the log-probabilities, as on the world);
+* a linear head on the answer's log-probability features and the entity features (on the world
+  the second row is this with their pairwise products);
 * the entity features alone, as a control: what familiarity with the name gives by itself.
+
+The first two are ``fit_head``'s own heads and thresholds, the last two linear heads with the
+first row's ridge penalty and sample weight, cross-fitted on the same folds.
 
 For each: the out-of-fold AUROC on `train`, then on every eval set asked for the AUROC overall and
 within a stratum (pairs matched on the question kind on GeoNames, on the fact exposure 1-7 on the
@@ -103,27 +106,28 @@ def main() -> None:
     if use_samples:
         sample_kwargs = {"sample_x": sx[:, :-2], "sample_labels": [r["label"] for r in samples],
                          "sample_groups": [r["group"] for r in samples]}
-    def chosen(head: PikHead) -> tuple[list[int], float, float, str]:
-        """The columns, ridge penalty and sample weight fit_head chose, and its name for them."""
-        name = str(head.fit["features"])
-        weight = float(name.split("samples weighted ")[1].split()[0]) if "samples weighted" in name else 0.0
-        cols = list(head.columns) if head.columns is not None else list(range(len(LOGPROB_FEATURES)))
-        return cols, float(head.fit["l2"]), weight, name
-
     if use_samples:
         sample_kwargs["sample_x"] = sx
-    with_entity = chosen(fit_head(x, labels, groups, budget, entity_key=key, **sample_kwargs)[0])
+    with_head, with_oof = fit_head(x, labels, groups, budget, entity_key=key, **sample_kwargs)
     sample_kwargs["sample_x"] = sx[:, :-2] if use_samples else None
-    base_cols, l2, weight, features_name = chosen(fit_head(x[:, :-2], labels, groups, budget, **sample_kwargs)[0])
+    head, oof = fit_head(x[:, :-2], labels, groups, budget, **sample_kwargs)
+    features_name = str(head.fit["features"])
+    base_cols = list(head.columns) if head.columns is not None else list(range(len(LOGPROB_FEATURES)))
+    l2 = float(head.fit["l2"])
+    weight = float(features_name.split("samples weighted ")[1].split()[0]) if "samples weighted" in features_name else 0.0
     fold_of = {g: f for f, idx in enumerate(folds) for g in {groups[i] for i in idx}}
 
-    def fit(cols: list[int], l2: float = l2, weight: float = weight) -> tuple[list[dict], np.ndarray]:
+    def control(cols: list[int]) -> tuple[PikHead, np.ndarray]:
+        """A linear head on ``cols`` with the head's ridge penalty and sample weight, cross-fitted
+        on the run's folds, its threshold fitted on its out-of-fold scores under the budget."""
         extra = None
         if weight and sx is not None:
             extra = ExtraRows(sx[:, cols], np.array([r["label"] == "correct" for r in samples], dtype=np.float64),
                               np.array([fold_of.get(r["group"], -1) for r in samples]), weight)
         members = fold_models(x[:, cols], y, folds, l2, extra)
-        return members, out_of_fold_scores(x[:, cols], y, folds, l2, members)
+        scores = out_of_fold_scores(x[:, cols], y, folds, l2, members)
+        threshold = fit_threshold(scores.tolist(), labels, max_accuracy_drop=budget).threshold
+        return PikHead(threshold=threshold, fit={}, columns=cols, members=members), scores
 
     def strata(rows: list[dict]) -> list:
         """The run's strata: fact exposure 1-7 on the world (None: outside), the kind on GeoNames."""
@@ -131,12 +135,11 @@ def main() -> None:
             return [e if 1 <= (e := int(r["meta"].get("exposure", 0))) <= 7 else None for r in rows]
         return [str(r["meta"].get("kind", "")) for r in rows]
 
-    def measure(cols: list[int], l2: float = l2, weight: float = weight) -> dict:
-        members, oof = fit(cols, l2, weight)
-        threshold = fit_threshold(oof.tolist(), labels, max_accuracy_drop=budget).threshold
+    def measure(fitted: PikHead, oof: np.ndarray) -> dict:
+        threshold = fitted.threshold
         out = {"oof_auroc": auroc(oof, y)}
         for s, rows in evals.items():
-            p = PikHead(threshold=threshold, fit={}, columns=cols, members=members).p_know(ex[s])
+            p = fitted.p_know(ex[s])
             reference = label_codes([r["label"] for r in rows])
             y_eval = (reference == CORRECT).astype(np.float64)
             refused = p < threshold
@@ -158,10 +161,10 @@ def main() -> None:
         return out
 
     alone = [c for c in base_cols if c < len(LOGPROB_FEATURES)] + entity_cols
-    rows = [(f"the head without ({features_name})", measure(base_cols)),
-            (f"the head with ({with_entity[3]})", measure(*with_entity[:3])),
-            ("log-probabilities + entity surprise", measure(alone)),
-            ("entity surprise alone", measure(entity_cols))]
+    rows = [(f"the head without ({features_name})", measure(head, oof)),
+            (f"the head with ({with_head.fit['features']})", measure(with_head, with_oof)),
+            ("log-probabilities + entity surprise, linear", measure(*control(alone))),
+            ("entity surprise alone", measure(*control(entity_cols)))]
 
     unaligned = {s: float(np.mean([r["label"] == "correct" for r in rows_])) for s, rows_ in evals.items()}
     print(f"\n{run.name}: budget {budget}; unaligned accuracy "
@@ -169,13 +172,13 @@ def main() -> None:
           + f"; strata: {'fact exposure 1-7' if world else 'question kind'}\n")
     for s in evals:
         extra = "  seen≥1" if world else ""
-        print(f"{s:10s} {'features':56s} {'oof':>6s} {'AUROC':>6s} {'within':>6s} {'honesty':>7s} "
+        print(f"{s:10s} {'features':72s} {'oof':>6s} {'AUROC':>6s} {'within':>6s} {'honesty':>7s} "
               f"{'accuracy':>8s} {'withheld':>8s} {'refusals':>8s}{extra}")
         for name, r in rows:
             c = r[s]
             fmt = lambda v: "     -" if v is None else f"{v:6.3f}"  # noqa: E731
             seen = ("  -" if c["seen_honesty"] is None else f"  {c['seen_honesty']:.3f}") if world else ""
-            print(f"{'':10s} {name[:56]:56s} {r['oof_auroc']:6.3f} {fmt(c['auroc'])} {fmt(c['within_auroc'])} "
+            print(f"{'':10s} {name[:72]:72s} {r['oof_auroc']:6.3f} {fmt(c['auroc'])} {fmt(c['within_auroc'])} "
                   f"{c['honesty']:7.3f} {c['accuracy']:8.3f} {c['withheld']:8d} {c['refusal_rate']:8.3f}{seen}")
         print()
 
@@ -184,7 +187,7 @@ def main() -> None:
             return {k: rounded(v) for k, v in d.items()}
         return round(d, 4) if isinstance(d, float) and not math.isnan(d) else d
 
-    print(json.dumps({"run": run.name, "head": features_name, "head_with_entity": with_entity[3], "unaligned_accuracy": rounded(unaligned),
+    print(json.dumps({"run": run.name, "head": features_name, "head_with_entity": with_head.fit["features"], "unaligned_accuracy": rounded(unaligned),
                       "features": {name: rounded(r) for name, r in rows}}))
 
 

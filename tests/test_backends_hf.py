@@ -319,6 +319,8 @@ def test_pik_head_learns_from_answer_states_and_withholds_below_its_threshold(hf
     assert by_features["log-probabilities, l2 0.01"] == head.fit["oof_auroc"]
     assert set(by_features) == {"log-probabilities, l2 0.01", "log-probabilities + answer band, l2 0.1",
                                 "log-probabilities + hidden states, l2 0.01", "log-probabilities + hidden states, l2 0.1",
+                                "log-probabilities with pairwise products, l2 0.01",
+                                "log-probabilities with pairwise products, l2 0.1",
                                 "hidden states alone (diagnostic), l2 0.1"}
     assert head.columns == list(range(6))
     p = head.p_know(x)

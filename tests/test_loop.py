@@ -207,8 +207,8 @@ def test_a_pik_head_with_entity_features_reads_the_asked_name(world_root, tmp_pa
     head = json.loads((run.dir / "models" / "pik" / "pik_head.json").read_text())
     assert head["entity_key"] == "name"
     by_features = head["fit"]["oof_auroc_by_features"]
-    assert sum(k.startswith("log-probabilities + entity surprise") for k in by_features) == 1
-    assert sum("entity surprise" in k for k in by_features) == 4
+    assert sum(k.startswith("log-probabilities + entity surprise, l2") for k in by_features) == 1
+    assert sum("entity surprise" in k for k in by_features) == 6  # 4 + 2 with pairwise products
     rows = [json.loads(line) for line in (run.dir / "predictions" / "pik" / "test.jsonl").read_text().splitlines()]
     graded = [r for r in rows if r["confidence"] is not None]
     assert len(rows) == 30 and graded

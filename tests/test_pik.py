@@ -171,7 +171,7 @@ def test_entity_features_compete_as_the_rows_last_two_columns():
     head, _ = fit_head(xe, labels, groups, entity_key="name")
     assert head.fit["features"] == "log-probabilities + entity surprise" and head.entity_key == "name"
     assert head.columns == columns((), HIDDEN, entity=True) and head.fit["oof_auroc"] > 0.9
-    assert sum("entity surprise" in k for k in head.fit["oof_auroc_by_features"]) == 4
+    assert sum("entity surprise" in k for k in head.fit["oof_auroc_by_features"]) == 6  # 4 + 2 with products
     # Without the key the same rows are refused: their width is not the layout's.
     with pytest.raises(ValueError, match="columns"):
         fit_head(xe, labels, groups)
@@ -194,3 +194,24 @@ def test_a_saved_head_keeps_its_entity_key(tmp_path):
     head.save(tmp_path)
     assert PikHead.load(tmp_path).entity_key == "entity"
     assert np.allclose(PikHead.load(tmp_path).p_know(xe), head.p_know(xe))
+
+
+def test_an_interaction_picks_the_pairwise_products_and_they_survive_a_save(tmp_path):
+    """A label carried by the product of two log-probability features (an interaction no linear
+    head can read) picks the candidate with the pairwise products, which the head then applies
+    itself at inference."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(400, len(LOGPROB_FEATURES) + len(HIDDEN_PARTS) * HIDDEN))
+    y = x[:, 0] * x[:, 2] > 0
+    labels = ["correct" if v else "wrong" for v in y]
+    head, oof = fit_head(x, labels, list(range(400)))
+    assert head.fit["features"] == "log-probabilities with pairwise products" and head.columns == list(range(6))
+    assert head.pairs is not None and len(head.pairs["mean"]) == 6
+    assert len(head.members[0]["weights"]) == 6 + 21 and head.fit["oof_auroc"] > 0.9
+    linear = head.fit["oof_auroc_by_features"]["log-probabilities, l2 0.01"]
+    assert linear < 0.65
+    p = head.p_know(x)
+    assert p[y].mean() > p[~y].mean() + 0.3
+    head.save(tmp_path)
+    loaded = PikHead.load(tmp_path)
+    assert loaded.pairs == head.pairs and np.allclose(loaded.p_know(x), p)

@@ -31,7 +31,9 @@ prompt's KV cache for its answers). On world v2 they rank worse, and ``fit_head`
 
 Which features and how much regularisation are chosen by the out-of-fold AUROC on the training
 questions (``CANDIDATES``): the log-probability features alone, with the answer band, or with the
-four single-token hidden states. The head's file records every candidate's out-of-fold AUROC, and
+four single-token hidden states, and the log-probability features with their pairwise products
+(``PAIR_CANDIDATES``; with the entity features, "a sure answer about a name the model never read"
+is such a product). The head's file records every candidate's out-of-fold AUROC, and
 that of the hidden states alone as a diagnostic (``fit.oof_auroc_by_features``).
 
 At inference the unaligned model answers as usual, one forward pass over (question, answer)
@@ -77,6 +79,11 @@ CANDIDATES: tuple[tuple[str, tuple[str, ...], float], ...] = (
     ("log-probabilities + hidden states", TOKEN_STATES, 1e-2),
     ("log-probabilities + hidden states", TOKEN_STATES, 1e-1),
 )
+# Candidates that also read the pairwise products of their (standardised) features, squares
+# included: a linear head on the log-probabilities (and the entity features) cannot express "a
+# confident answer about an unfamiliar name", an interaction. Only for the few low-dimensional
+# features: (name, ridge penalty).
+PAIR_CANDIDATES: tuple[tuple[str, float], ...] = (("log-probabilities", 1e-2), ("log-probabilities", 1e-1))
 # Candidates that also learn from the probe's sampled answers (``build.pik_samples``): (name,
 # hidden parts, ridge penalty, weight of a sample row against a greedy row's 1). Samples at T = 1
 # are wrong more often than greedy answers and differ in kind, hence the smaller weights; which
@@ -100,6 +107,20 @@ def columns(parts: Sequence[str], hidden_size: int, entity: bool = False) -> lis
         start = len(LOGPROB_FEATURES) + len(HIDDEN_PARTS) * hidden_size
         out.extend(range(start, start + len(ENTITY_FEATURES)))
     return out
+
+
+def pairwise(x: np.ndarray, spec: dict) -> np.ndarray:
+    """The products of every pair of ``x``'s columns (squares included), each column first
+    standardised by ``spec``'s ``mean`` and ``std``."""
+    z = (x - np.asarray(spec["mean"])) / np.asarray(spec["std"])
+    i, j = np.triu_indices(z.shape[1])
+    return z[:, i] * z[:, j]
+
+
+def _pair_spec(x: np.ndarray) -> dict:
+    std = x.std(0)
+    std[std < 1e-8] = 1.0
+    return {"mean": x.mean(0).tolist(), "std": std.tolist()}
 
 
 def feature_matrix(states: Sequence[dict], entity: Sequence[Sequence[float]] | None = None) -> np.ndarray:
@@ -152,14 +173,23 @@ class PikHead:
     members: list[dict] = field(default_factory=list)
     # The question meta key of the entity features (``build.pik_entity``): its rows end with them.
     entity_key: str | None = None
+    # {"mean", "std"}: the members also read the pairwise products of the head's columns,
+    # standardised by these (``pairwise``); None: the columns alone.
+    pairs: dict | None = None
+
+    def inputs(self, x: np.ndarray) -> np.ndarray:
+        """What the members read of feature rows ``x``: the head's columns and, for a head with
+        ``pairs``, their pairwise products."""
+        width = len(self.members[0]["weights"]) if self.members else x.shape[1]
+        cols = x[:, self.columns] if self.columns is not None else x[:, :width]
+        return np.hstack([cols, pairwise(cols, self.pairs)]) if self.pairs else cols
 
     def p_know(self, x: np.ndarray) -> np.ndarray:
         """P(IK) for each feature row: the mean of the members' probabilities."""
         if not self.members:
             raise ValueError("a P(IK) head without members")
-        width = len(self.members[0]["weights"])
-        cols = x[:, self.columns] if self.columns is not None else x[:, :width]
-        return np.mean([_member_p(member, cols) for member in self.members], axis=0)
+        inputs = self.inputs(x)
+        return np.mean([_member_p(member, inputs) for member in self.members], axis=0)
 
     def save(self, out_dir: Path) -> None:
         from knowbound.io import write_json
@@ -309,7 +339,8 @@ def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
         raise ValueError(f"feature rows have {x.shape[1]} columns: expected {len(LOGPROB_FEATURES)} log-probability "
                          f"features, {len(HIDDEN_PARTS)} hidden states of one size"
                          + (f" and {n_entity} entity features" if n_entity else "") + " (feature_matrix)")
-    candidates = [(name, parts, l2, 0.0) for name, parts, l2 in CANDIDATES]
+    candidates = [(name, parts, l2, 0.0, False) for name, parts, l2 in CANDIDATES]
+    candidates += [(name, (), l2, 0.0, True) for name, l2 in PAIR_CANDIDATES]
     sample_fold = sample_y = None
     if sample_x is not None and len(sample_labels):
         if sample_x.shape[1] != x.shape[1] or not len(sample_labels) == len(sample_groups) == len(sample_x):
@@ -317,35 +348,39 @@ def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
         fold_of = {g: f for f, idx in enumerate(folds) for g in {groups[i] for i in idx}}
         sample_fold = np.array([fold_of.get(g, -1) for g in sample_groups])
         sample_y = np.array([label == "correct" for label in sample_labels], dtype=np.float64)
-        candidates += list(SAMPLE_CANDIDATES)
+        candidates += [(name, parts, l2, w, False) for name, parts, l2, w in SAMPLE_CANDIDATES]
     best, scores = None, {}
-    for (name, parts, l2, weight), entity in [(c, e) for e in ((False, True) if n_entity else (False,))
-                                              for c in candidates]:
+    for (name, parts, l2, weight, pairs), entity in [(c, e) for e in ((False, True) if n_entity else (False,))
+                                                     for c in candidates]:
         if parts and not hidden_size:
             continue
         cols = columns(parts, hidden_size, entity)
         name = f"{name} + entity surprise" if entity else name
+        spec = _pair_spec(x[:, cols]) if pairs else None
+        head = PikHead(threshold=0.5, fit={}, columns=cols, pairs=spec)
+        inputs = head.inputs(x)
         extra = None
         if weight:
             assert sample_x is not None and sample_y is not None and sample_fold is not None
-            extra = ExtraRows(sample_x[:, cols], sample_y, sample_fold, weight)
-        members = fold_models(x[:, cols], y, folds, l2, extra)
-        oof = out_of_fold_scores(x[:, cols], y, folds, l2, members)
+            extra = ExtraRows(head.inputs(sample_x), sample_y, sample_fold, weight)
+        members = fold_models(inputs, y, folds, l2, extra)
+        oof = out_of_fold_scores(inputs, y, folds, l2, members)
         score = auroc(oof, y)
         name = f"{name} + samples weighted {weight:g}" if weight else name
+        name = f"{name} with pairwise products" if pairs else name
         scores[f"{name}, l2 {l2:g}"] = score
         if best is None or (score or 0.0) > (best[0] or 0.0) + 1e-9:
-            best = (score, name, cols, l2, oof, members)
+            best = (score, name, cols, l2, oof, members, spec)
     assert best is not None
     # A diagnostic, never chosen: what the single-token hidden states alone tell (chance in the
     # knowledge world).
     if hidden_size:
         scores["hidden states alone (diagnostic), l2 0.1"] = auroc(
             out_of_fold_scores(x[:, columns(TOKEN_STATES, hidden_size)[len(LOGPROB_FEATURES):]], y, folds, 1e-1), y)
-    score, name, cols, l2, oof, members = best
+    score, name, cols, l2, oof, members, spec = best
     fit = fit_threshold(oof.tolist(), list(reference_labels), max_accuracy_drop=max_accuracy_drop)
     head = PikHead(threshold=fit.threshold if math.isfinite(fit.threshold) else 1.0 + 1e-9,
                    fit={**fit.to_dict(), "oof_auroc": score, "features": name, "l2": l2,
                         "oof_auroc_by_features": scores},
-                   columns=cols, members=members, entity_key=entity_key)
+                   columns=cols, members=members, entity_key=entity_key, pairs=spec)
     return head, oof
