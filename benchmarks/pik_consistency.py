@@ -67,6 +67,9 @@ def main() -> None:
     budget = cfg.eval.max_accuracy_drop
     if budget is None:
         raise SystemExit(f"{run}: the run has no accuracy budget (eval.max_accuracy_drop)")
+    if cfg.build.pik_entity:
+        raise SystemExit(f"{run}: the run's head may read the entity features (build.pik_entity), which this "
+                         "benchmark does not compute; it fits the head on the answer's features only")
 
     greedy, knowledge, samples = head_rows(run)
     evals = eval_rows(run, args.set)

@@ -104,10 +104,8 @@ def main() -> None:
     folds = _folds(groups, min(5, len(set(groups))))
     sample_kwargs = {}
     if use_samples:
-        sample_kwargs = {"sample_x": sx[:, :-2], "sample_labels": [r["label"] for r in samples],
+        sample_kwargs = {"sample_x": sx, "sample_labels": [r["label"] for r in samples],
                          "sample_groups": [r["group"] for r in samples]}
-    if use_samples:
-        sample_kwargs["sample_x"] = sx
     with_head, with_oof = fit_head(x, labels, groups, budget, entity_key=key, **sample_kwargs)
     sample_kwargs["sample_x"] = sx[:, :-2] if use_samples else None
     head, oof = fit_head(x[:, :-2], labels, groups, budget, **sample_kwargs)

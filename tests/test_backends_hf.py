@@ -428,23 +428,32 @@ def test_the_template_prefix_scores_and_states_as_a_full_pass_does(system_backen
         assert torch.allclose(st["hidden"], f["hidden"], atol=1e-4)
 
 
-def test_entity_logprobs_are_the_entitys_tokens_in_the_formatted_prompt(hf_backend):
-    """The pair is (the entity's tokens after its first, summed; its first token), read from one
-    batched pass; each equals an unpadded pass over that prompt alone, and repeated pairs agree."""
-    prompts = [PROMPTS[0], PROMPTS[2], "Where was Hamlet born, and who was Hamlet?", PROMPTS[0]]
-    entities = ["Norway", "river flows through Cairo", "Hamlet", "Norway"]  # a word is a token here
+@pytest.mark.parametrize(("batch", "budget_rows"), [(1024, None), (2, None), (1024, 12)])
+def test_entity_logprobs_are_the_entitys_tokens_in_the_formatted_prompt(hf_backend, monkeypatch, batch, budget_rows):
+    """The pair is (the entity's tokens after its first, summed; its first token), read from
+    batched, left-padded passes (whole, in pairs, or split by the logit budget); each equals an
+    unpadded pass over that prompt alone at the entity's own tokens (its last occurrence), and
+    repeated pairs agree."""
+    from knowbound.backends import hf
+
+    monkeypatch.setattr(hf_backend, "max_batch_size", batch)
+    vocab = hf_backend.model.get_output_embeddings().weight.shape[0]
+    if budget_rows is not None:  # room for about one row of 12 tokens at a time
+        monkeypatch.setattr(hf, "LOGIT_BUDGET", budget_rows * vocab)
+    prompts = [PROMPTS[0], PROMPTS[2], "Where was Hamlet born, and who was Hamlet?", PROMPTS[0], PROMPTS[1]]
+    entities = ["Norway", "river flows through Cairo", "Hamlet", "Norway", "wrote Hamlet"]  # a word is a token
     got = hf_backend.entity_logprobs(prompts, entities)
     tok = hf_backend.tokenizer
     for (prompt, entity), (rest, first) in zip(zip(prompts, entities), got):
-        text = hf_backend.format_prompt(prompt)
-        at = text.rfind(entity)  # the last occurrence: the second "Hamlet"
-        enc = tok(text, add_special_tokens=not hf_backend.chat, return_offsets_mapping=True)
-        span = [i for i, (a, b) in enumerate(enc["offset_mapping"]) if a < at + len(entity) and b > at and b > a]
+        ids = tok(hf_backend.format_prompt(prompt), add_special_tokens=not hf_backend.chat)["input_ids"]
+        own = tok(entity, add_special_tokens=False)["input_ids"]
+        at = max(i for i in range(len(ids) - len(own) + 1) if ids[i:i + len(own)] == own)
         with torch.no_grad():
-            logp = hf_backend.model(input_ids=torch.tensor([enc["input_ids"]])).logits[0].float().log_softmax(-1)
-        lps = [float(logp[i - 1, enc["input_ids"][i]]) for i in span]
+            logp = hf_backend.model(input_ids=torch.tensor([ids])).logits[0].float().log_softmax(-1)
+        lps = [float(logp[i - 1, ids[i]]) for i in range(at, at + len(own))]
+        assert len(lps) == len(entity.split())
         assert first == pytest.approx(lps[0], abs=1e-4) and rest == pytest.approx(sum(lps[1:]), abs=1e-4)
-        assert first < 0 and (rest < 0) == (len(span) > 1)
-    assert got[0] == got[3] and got[1][0] < 0
+        assert first < 0 and (rest < 0) == (len(lps) > 1)
+    assert got[0] == got[3]
     with pytest.raises(Exception, match="'Oslo' does not occur in its prompt"):
         hf_backend.entity_logprobs([PROMPTS[0]], ["Oslo"])

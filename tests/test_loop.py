@@ -184,18 +184,33 @@ def test_a_pik_head_with_samples_learns_from_them_and_is_scored_on_greedy_answer
     assert not any("samples" in k for k in plain_head["fit"]["oof_auroc_by_features"])
 
 
-def test_a_pik_head_with_entity_features_reads_the_asked_name(world_root, tmp_path):
-    """build.pik_entity: the head's rows carry the question's meta.name, the head competes every
-    candidate with the model's surprise at that name, records the key, and the eval stage reads
-    the same two features for each answer. Turning it on redoes the head and what reads it, nothing
-    else; a key the questions lack is an error naming the question and the field."""
+def test_a_pik_head_with_entity_features_reads_the_asked_name(world_root, tmp_path, monkeypatch):
+    """build.pik_entity: the head's rows carry the question's meta.name, the train stage appends
+    the model's surprise at that name to each row's features and competes every candidate with
+    them, and the eval stage computes the same two features for each answer when the head reads
+    them. Turning it on redoes the head and what reads it, nothing else; a key the questions lack
+    is an error naming the question and the field."""
+    import numpy as np
+
+    import knowbound.pik
+    from knowbound.backends import open_backend
     from knowbound.errors import KnowboundError
+    from knowbound.pik import PikHead
+    from knowbound.prompts import render_prompt
 
     config = mini_config(world_root, tmp_path, "entity")
     config["methods"] = ["pik"]
     config["data"] = {"train": {"source": "world:train", "limit": 60},
                       "eval": {"test": {"source": "world:test", "limit": 30}}}
     run_loop(parse_config(config), log=lambda _: None)
+    fitted: list[tuple[np.ndarray, str | None]] = []
+    fit_head = knowbound.pik.fit_head
+
+    def recording_fit_head(x, *args, **kwargs):
+        fitted.append((x, kwargs.get("entity_key")))
+        return fit_head(x, *args, **kwargs)
+
+    monkeypatch.setattr(knowbound.pik, "fit_head", recording_fit_head)
     config["build"] = {"pik_entity": "name"}
     run = run_loop(parse_config(config), log=lambda _: None)
     ran = {key for result in run.results.values() for key in result.ran}
@@ -204,31 +219,33 @@ def test_a_pik_head_with_entity_features_reads_the_asked_name(world_root, tmp_pa
     data = [json.loads(line) for line in (run.dir / "data" / "pik.jsonl").read_text().splitlines()]
     questions = {q["id"]: q for q in map(json.loads, (run.dir / "questions" / "train.jsonl").read_text().splitlines())}
     assert len(data) == 60 and all(r["entity"] == questions[r["question_id"]]["meta"]["name"] for r in data)
+    # The head was fitted on the answer's features followed by the name's, with the key.
+    backend = open_backend("hf", run.model_path, model_settings=run.cfg.model)
+    (x, key), = fitted
+    surprise = np.array(backend.entity_logprobs([r["prompt"] for r in data], [r["entity"] for r in data]))
+    assert key == "name" and np.allclose(x[:, -2:], surprise) and surprise[:, 0].std() > 0
     head = json.loads((run.dir / "models" / "pik" / "pik_head.json").read_text())
-    assert head["entity_key"] == "name"
     by_features = head["fit"]["oof_auroc_by_features"]
     assert sum(k.startswith("log-probabilities + entity surprise, l2") for k in by_features) == 1
     assert sum("entity surprise" in k for k in by_features) == 6  # 4 + 2 with pairwise products
+    # It records the key exactly when it reads the last two columns.
+    assert head["entity_key"] == ("name" if head["columns"][-1] >= x.shape[1] - 2 else None)
+    # A head that reads only the name's surprise: the eval stage computes it for each answer.
+    width = x.shape[1]
+    PikHead(threshold=0.5, fit=head["fit"], columns=[width - 2, width - 1], entity_key="name",
+            members=[{"mean": [0.0, 0.0], "std": [1.0, 1.0], "weights": [0.5, 0.25], "bias": 3.0}]).save(
+        run.dir / "models" / "pik")
+    (run.dir / "predictions" / "pik" / "test.jsonl").unlink()
+    run = run_loop(parse_config(config), log=lambda _: None)
     rows = [json.loads(line) for line in (run.dir / "predictions" / "pik" / "test.jsonl").read_text().splitlines()]
     graded = [r for r in rows if r["confidence"] is not None]
     assert len(rows) == 30 and graded
-    assert all((r["label"] == "idk") == (r["confidence"] < head["threshold"]) for r in graded)
-    # P(IK) is the head's on the answer's features followed by the name's (a row without them would
-    # lack the columns an entity candidate reads).
-    import numpy as np
-
-    from knowbound.backends import open_backend
-    from knowbound.pik import PikHead, feature_matrix
-    from knowbound.prompts import render_prompt
-
     tests = {q.id: q for q in run.questions("test")}
-    answers = {r["id"]: r["pred_text"] for r in
-               map(json.loads, (run.dir / "predictions" / "unaligned" / "test.jsonl").read_text().splitlines())}
-    backend = open_backend("hf", run.model_path, model_settings=run.cfg.model)
     prompts = [render_prompt(run.cfg.prompt, tests[r["id"]]) for r in graded]
-    x = feature_matrix(backend.answer_states(prompts, [answers[r["id"]] for r in graded]),
-                       backend.entity_logprobs(prompts, [tests[r["id"]].meta["name"] for r in graded]))
-    assert np.allclose(PikHead.load(run.dir / "models" / "pik").p_know(x), [r["confidence"] for r in graded], atol=1e-6)
+    pair = np.array(backend.entity_logprobs(prompts, [tests[r["id"]].meta["name"] for r in graded]))
+    expected = 1 / (1 + np.exp(-(pair @ [0.5, 0.25] + 3.0)))
+    assert np.allclose([r["confidence"] for r in graded], expected, atol=1e-6) and expected.std() > 0.01
+    assert all((r["label"] == "idk") == (r["confidence"] < 0.5) for r in graded)
     config["build"] = {"pik_entity": "nickname"}
     with pytest.raises(KnowboundError, match=r"question train-\S+: build.pik_entity reads meta.nickname"):
         run_loop(parse_config(config), log=lambda _: None)

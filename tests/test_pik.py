@@ -178,7 +178,8 @@ def test_entity_features_compete_as_the_rows_last_two_columns():
     # Rows without a signal in the entity features keep the head that ignores them.
     plain, _ = fit_head(np.hstack([*rows("answer_band")[:1], entity[:, ::-1] * 0]), rows("answer_band")[1],
                         groups, entity_key="name")
-    assert plain.fit["features"] == "log-probabilities + answer band" and plain.entity_key == "name"
+    # (Its rows still end with the entity columns, but it neither reads them nor asks for them.)
+    assert plain.fit["features"] == "log-probabilities + answer band" and plain.entity_key is None
     # feature_matrix appends each answer's pair after its states.
     states = [{"token_logprobs": [-1.0, -2.0], "hidden": np.ones((5, 3))}] * 2
     m = feature_matrix(states, [(-4.0, -0.5), (-6.0, -1.5)])
@@ -189,7 +190,9 @@ def test_entity_features_compete_as_the_rows_last_two_columns():
 
 def test_a_saved_head_keeps_its_entity_key(tmp_path):
     x, labels, groups = rows(None)
-    xe = np.hstack([x, np.random.default_rng(2).normal(size=(len(x), 2))])
+    entity = np.random.default_rng(2).normal(size=(len(x), 2))
+    entity[:, 1] += 3.0 * np.array([label == "correct" for label in labels])
+    xe = np.hstack([x, entity])
     head, _ = fit_head(xe, labels, groups, entity_key="entity")
     head.save(tmp_path)
     assert PikHead.load(tmp_path).entity_key == "entity"
@@ -215,3 +218,14 @@ def test_an_interaction_picks_the_pairwise_products_and_they_survive_a_save(tmp_
     head.save(tmp_path)
     loaded = PikHead.load(tmp_path)
     assert loaded.pairs == head.pairs and np.allclose(loaded.p_know(x), p)
+
+
+def test_a_head_file_with_broken_pairs_is_refused_on_load(tmp_path):
+    from knowbound.errors import KnowboundError
+
+    x, labels, groups = rows("answer_band")
+    head, _ = fit_head(x, labels, groups)
+    data = {**head.__dict__, "pairs": {"mean": [0.0], "std": [1.0]}}
+    (tmp_path / "pik_head.json").write_text(json.dumps(data))
+    with pytest.raises(KnowboundError, match="pik_head.json: not a P\\(IK\\) head file .*pairs need a mean and a std"):
+        PikHead.load(tmp_path)

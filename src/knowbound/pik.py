@@ -171,7 +171,8 @@ class PikHead:
     columns: list[int] | None = None
     # One {"mean", "std", "weights", "bias"} per fold model (a cross-fitted head).
     members: list[dict] = field(default_factory=list)
-    # The question meta key of the entity features (``build.pik_entity``): its rows end with them.
+    # The question meta key of the entity features (``build.pik_entity``) where the head reads them:
+    # its feature rows end with them. None: rows without them.
     entity_key: str | None = None
     # {"mean", "std"}: the members also read the pairwise products of the head's columns,
     # standardised by these (``pairwise``); None: the columns alone.
@@ -209,6 +210,10 @@ class PikHead:
             head = cls(**data)
             if not head.members or any(set(m) != {"mean", "std", "weights", "bias"} for m in head.members):
                 raise ValueError("its members need mean, std, weights and bias")
+            if head.pairs is not None and not (
+                    isinstance(head.pairs, dict) and head.columns is not None
+                    and len(head.pairs.get("mean", ())) == len(head.pairs.get("std", ())) == len(head.columns)):
+                raise ValueError("its pairs need a mean and a std for each of its columns")
         except (ValueError, TypeError, KeyError) as e:  # json.JSONDecodeError is a ValueError
             raise KnowboundError(f"{path}: not a P(IK) head file ({e}); delete it and re-run the train stage") from e
         return head
@@ -325,7 +330,7 @@ def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
 
     ``entity_key``: the rows end with the entity features (``feature_matrix`` with ``entity``) of
     the entity named by that question meta key; every candidate then competes with and without
-    them, and the head records the key for inference.
+    them, and a head that reads them records the key, so that inference computes them.
     """
     from knowbound.baselines import fit_threshold
     from knowbound.metrics.calibration import auroc
@@ -382,5 +387,6 @@ def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
     head = PikHead(threshold=fit.threshold if math.isfinite(fit.threshold) else 1.0 + 1e-9,
                    fit={**fit.to_dict(), "oof_auroc": score, "features": name, "l2": l2,
                         "oof_auroc_by_features": scores},
-                   columns=cols, members=members, entity_key=entity_key, pairs=spec)
+                   columns=cols, members=members, entity_key=entity_key if n_entity and cols[-1] >= x.shape[1] - n_entity
+                   else None, pairs=spec)
     return head, oof
