@@ -52,8 +52,8 @@ def main() -> None:
     from knowbound.datasets import load_questions
     from knowbound.metrics.calibration import auroc, stratified_auroc
     from knowbound.metrics.honesty import honesty_from_transitions, label_codes, transition_matrix
-    from knowbound.pik import (LOGPROB_FEATURES, ExtraRows, PikHead, _folds, feature_matrix, fit_head, fold_models,
-                               out_of_fold_scores)
+    from knowbound.pik import (LOGPROB_FEATURES, ExtraRows, PikHead, _folds, entity_features, feature_matrix, fit_head,
+                               fold_models, out_of_fold_scores, swap_tails)
     from knowbound.prompts import render_prompt
     from knowbound.types import CORRECT, IDK
 
@@ -84,9 +84,14 @@ def main() -> None:
     print(f"{len(greedy)} greedy{more} training answers; "
           f"eval sets {', '.join(f'{s} {len(v)}' for s, v in evals.items())}; one forward pass each ...", flush=True)
 
+    # The contrast where the run reads it (build.pik_swaps): the pool and draws the train stage uses.
+    swap = None
+    if cfg.build.pik_swaps:
+        swap = (swap_tails([entity_of(questions[r["question_id"]].meta) for r in greedy]), cfg.build.pik_swaps, cfg.seed)
+
     def features(prompts: list[str], answers: list[str], entities: list[str]) -> np.ndarray:
         x = feature_matrix(backend.answer_states(prompts, answers, progress=True))
-        return np.hstack([x, np.array(backend.entity_logprobs(prompts, entities), dtype=np.float64)])
+        return np.hstack([x, entity_features(backend, prompts, answers, entities, *(swap or (None, 0, 0)))])
 
     x = features([r["prompt"] for r in greedy], [r["answer"] for r in greedy],
                  [entity_of(questions[r["question_id"]].meta) for r in greedy])
@@ -97,7 +102,8 @@ def main() -> None:
                       [entity_of(questions[r["id"]].meta) for r in rows]) for s, rows in evals.items()}
 
     width = x.shape[1]
-    entity_cols = [width - 2, width - 1]
+    n_entity = 3 if swap else 2
+    entity_cols = list(range(width - n_entity, width))
     labels = [r["label"] for r in greedy]
     y = np.array([lab == "correct" for lab in labels], dtype=np.float64)
     groups = [r["group"] for r in greedy]
@@ -106,9 +112,9 @@ def main() -> None:
     if use_samples:
         sample_kwargs = {"sample_x": sx, "sample_labels": [r["label"] for r in samples],
                          "sample_groups": [r["group"] for r in samples]}
-    with_head, with_oof = fit_head(x, labels, groups, budget, entity_key=key, **sample_kwargs)
-    sample_kwargs["sample_x"] = sx[:, :-2] if use_samples else None
-    head, oof = fit_head(x[:, :-2], labels, groups, budget, **sample_kwargs)
+    with_head, with_oof = fit_head(x, labels, groups, budget, entity_key=key, swap=swap, **sample_kwargs)
+    sample_kwargs["sample_x"] = sx[:, :-n_entity] if use_samples else None
+    head, oof = fit_head(x[:, :-n_entity], labels, groups, budget, **sample_kwargs)
     features_name = str(head.fit["features"])
     base_cols = list(head.columns) if head.columns is not None else list(range(len(LOGPROB_FEATURES)))
     l2 = float(head.fit["l2"])
@@ -161,8 +167,10 @@ def main() -> None:
     alone = [c for c in base_cols if c < len(LOGPROB_FEATURES)] + entity_cols
     rows = [(f"the head without ({features_name})", measure(head, oof)),
             (f"the head with ({with_head.fit['features']})", measure(with_head, with_oof)),
-            ("log-probabilities + entity surprise, linear", measure(*control(alone))),
-            ("entity surprise alone", measure(*control(entity_cols)))]
+            (f"log-probabilities + entity surprise{' and contrast' if swap else ''}, linear", measure(*control(alone))),
+            ("entity surprise alone", measure(*control(entity_cols[:2])))]
+    if swap:
+        rows.append(("contrast alone", measure(*control(entity_cols[2:]))))
 
     unaligned = {s: float(np.mean([r["label"] == "correct" for r in rows_])) for s, rows_ in evals.items()}
     print(f"\n{run.name}: budget {budget}; unaligned accuracy "

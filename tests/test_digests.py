@@ -88,6 +88,7 @@ CASES: dict[str, tuple[object, list[str]]] = {
     "build.confidence_target": ("samples", []),  # only the CONFIDENCE methods read it
     "build.pik_samples": (True, []),  # only pik reads it (tests/test_loop.py runs one)
     "build.pik_entity": ("name", []),  # only pik reads it (tests/test_loop.py runs one)
+    "build.pik_swaps": (3, []),  # read only with build.pik_entity
     "methods": (METHODS + ["confidence-num"], ["build/confidence-num", "train/confidence-num",
                                                "eval/confidence-num/*", *SCORES]),
     **{f"train.{k}": (v, ["train/*", "eval/absolute/*", "eval/rtuning/*", *SCORES]) for k, v in (

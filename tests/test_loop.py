@@ -246,6 +246,19 @@ def test_a_pik_head_with_entity_features_reads_the_asked_name(world_root, tmp_pa
     expected = 1 / (1 + np.exp(-(pair @ [0.5, 0.25] + 3.0)))
     assert np.allclose([r["confidence"] for r in graded], expected, atol=1e-6) and expected.std() > 0.01
     assert all((r["label"] == "idk") == (r["confidence"] < 0.5) for r in graded)
+    # build.pik_swaps: the train stage appends the contrast, over the training names' surnames with
+    # the run's seed; the build is kept.
+    from knowbound.pik import entity_features, swap_tails
+
+    config["build"] = {"pik_entity": "name", "pik_swaps": 2}
+    run = run_loop(parse_config(config), log=lambda _: None)
+    ran = {key for result in run.results.values() for key in result.ran}
+    assert "train/pik" in ran and "build/pik" not in ran
+    x3, key = fitted[-1]
+    block = entity_features(backend, [r["prompt"] for r in data], [r["answer"] for r in data],
+                            [r["entity"] for r in data], swap_tails([r["entity"] for r in data]), 2, 0)
+    assert key == "name" and x3.shape[1] == x.shape[1] + 1 and np.allclose(x3[:, -3:], block)
+    assert block[:, 2].std() > 0
     config["build"] = {"pik_entity": "nickname"}
     with pytest.raises(KnowboundError, match=r"question train-\S+: build.pik_entity reads meta.nickname"):
         run_loop(parse_config(config), log=lambda _: None)

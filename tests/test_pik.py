@@ -229,3 +229,54 @@ def test_a_head_file_with_broken_pairs_is_refused_on_load(tmp_path):
     (tmp_path / "pik_head.json").write_text(json.dumps(data))
     with pytest.raises(KnowboundError, match="pik_head.json: not a P\\(IK\\) head file .*pairs need a mean and a std"):
         PikHead.load(tmp_path)
+
+
+class _ScriptedBackend:
+    """answer_logprobs_after from a table: how likely each answer is after each entity."""
+
+    def __init__(self, table: dict[tuple[str, str], float]):
+        self.table, self.calls = table, []
+
+    def answer_logprobs_after(self, prompts, answers, entities):
+        self.calls.append(list(zip(prompts, answers, entities)))
+        for p, a, e in zip(prompts, answers, entities):
+            assert e in p and (e in a or not a)  # the swap reaches the prompt and the answer
+        return [self.table[(e, a.replace(e, "<e>"))] for p, a, e in zip(prompts, answers, entities)]
+
+
+def test_the_contrast_is_the_answer_under_its_own_name_against_swapped_tails():
+    """entity_contrast: log p(answer | own name) minus the log mean probability under the same
+    first word with other tails, drawn per entity from the pool (never its own tail), the same
+    draws for the same entity; 0 for an entity of one word."""
+    from knowbound.pik import entity_contrast, swap_tails
+
+    pool = swap_tails(["Ann Lee", "Bo Kim", "Cy Orr", "Ann Orr", "Solo"])
+    assert pool == ["Kim", "Lee", "Orr"]
+    table = {("Ann Lee", "<e> was born in 1950"): -1.0, ("Ann Kim", "<e> was born in 1950"): -4.0,
+             ("Ann Orr", "<e> was born in 1950"): -6.0, ("Solo", "<e> was born"): -2.0}
+    backend = _ScriptedBackend(table)
+    got = entity_contrast(backend, ["When was Ann Lee born?", "When was Solo born?"],
+                          ["Ann Lee was born in 1950", "Solo was born"], ["Ann Lee", "Solo"], pool, k=2, seed=0)
+    assert got[0] == pytest.approx(-1.0 - np.log(np.mean(np.exp([-4.0, -6.0])))) and got[1] == 0.0
+    swapped = {e for _, _, e in backend.calls[1]}
+    assert swapped == {"Ann Kim", "Ann Orr"}  # two of the three tails, not its own
+    # k = 1: one draw, the same in every call for this entity and seed.
+    one = [entity_contrast(_ScriptedBackend(table), ["When was Ann Lee born?"], ["Ann Lee was born in 1950"],
+                           ["Ann Lee"], pool, k=1, seed=3)[0] for _ in range(2)]
+    assert one[0] == one[1] and one[0] in (pytest.approx(3.0), pytest.approx(5.0))
+
+
+def test_a_head_with_the_contrast_records_its_pool_and_draws(tmp_path):
+    x, labels, groups = rows(None)
+    y = np.array([label == "correct" for label in labels])
+    block = np.random.default_rng(4).normal(size=(len(x), 3))
+    block[:, 2] += 3.0 * y  # the contrast carries the label
+    xe = np.hstack([x, block])
+    head, _ = fit_head(xe, labels, groups, entity_key="name", swap=(["Kim", "Lee"], 6, 1))
+    assert head.fit["features"].startswith("log-probabilities + entity surprise and contrast")
+    assert head.columns[-3:] == [xe.shape[1] - 3, xe.shape[1] - 2, xe.shape[1] - 1]
+    assert (head.entity_key, head.swap_tails, head.swaps, head.swap_seed) == ("name", ["Kim", "Lee"], 6, 1)
+    head.save(tmp_path)
+    loaded = PikHead.load(tmp_path)
+    assert (loaded.swap_tails, loaded.swaps, loaded.swap_seed) == (["Kim", "Lee"], 6, 1)
+    assert np.allclose(loaded.p_know(xe), head.p_know(xe))

@@ -164,6 +164,10 @@ class BuildSection:
     # world, "entity" on GeoNames): the P(IK) head may also read the model's surprise at that name
     # in the question, two more numbers from a pass over the prompt (see knowbound.pik). None: not.
     pik_entity: str | None = None
+    # With pik_entity: how many other entities' tails (their words after the first) the head swaps
+    # in to measure how specific the answer is to the asked one (knowbound.pik.entity_contrast);
+    # each costs a pass over every answer in the train and eval stages. 0: not.
+    pik_swaps: int = 0
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,9 @@ TOKEN_STATES = HIDDEN_PARTS[:4]
 # Read with ``build.pik_entity``: the entity's tokens after its first, summed, and its first token
 # (log-probabilities in the prompt), the last two columns of a feature row.
 ENTITY_FEATURES = ("entity_rest_logprob", "entity_first_logprob")
+# With ``build.pik_swaps`` as well, a third: how specific the answer is to the entity
+# (``entity_contrast``).
+CONTRAST_FEATURE = "entity_answer_contrast"
 FOLDS = 5
 # (name, hidden parts used beside the log-probability features, ridge penalty).
 CANDIDATES: tuple[tuple[str, tuple[str, ...], float], ...] = (
@@ -96,16 +99,18 @@ SAMPLE_CANDIDATES: tuple[tuple[str, tuple[str, ...], float, float], ...] = tuple
                             ("log-probabilities + answer band", ("answer_band",), 1e-1)))
 
 
-def columns(parts: Sequence[str], hidden_size: int, entity: bool = False) -> list[int]:
+def columns(parts: Sequence[str], hidden_size: int, entity: bool = False,
+            entity_width: int = len(ENTITY_FEATURES)) -> list[int]:
     """The feature-row columns of the log-probability features, the given hidden parts and, with
-    ``entity``, the entity features (the row's last two)."""
+    ``entity``, the entity features (the row's last ``entity_width``: two, three with the
+    contrast)."""
     out = list(range(len(LOGPROB_FEATURES)))
     for part in parts:
         start = len(LOGPROB_FEATURES) + HIDDEN_PARTS.index(part) * hidden_size
         out.extend(range(start, start + hidden_size))
     if entity:
         start = len(LOGPROB_FEATURES) + len(HIDDEN_PARTS) * hidden_size
-        out.extend(range(start, start + len(ENTITY_FEATURES)))
+        out.extend(range(start, start + entity_width))
     return out
 
 
@@ -125,7 +130,7 @@ def _pair_spec(x: np.ndarray) -> dict:
 
 def feature_matrix(states: Sequence[dict], entity: Sequence[Sequence[float]] | None = None) -> np.ndarray:
     """One feature row per ``HFBackend.answer_states`` entry (see the module docstring), followed,
-    where ``entity`` is given, by that row's ``HFBackend.entity_logprobs`` pair."""
+    where ``entity`` is given, by that row's entity features (``entity_features``)."""
     rows = []
     for st in states:
         lps = sorted(st["token_logprobs"]) or [0.0]
@@ -140,9 +145,58 @@ def feature_matrix(states: Sequence[dict], entity: Sequence[Sequence[float]] | N
     return np.stack(rows)
 
 
-def feature_names(hidden_size: int, entity: bool = False) -> list[str]:
+def feature_names(hidden_size: int, entity: bool = False, contrast: bool = False) -> list[str]:
     return (list(LOGPROB_FEATURES) + [f"{part}[{i}]" for part in HIDDEN_PARTS for i in range(hidden_size)]
-            + (list(ENTITY_FEATURES) if entity else []))
+            + (list(ENTITY_FEATURES) if entity else []) + ([CONTRAST_FEATURE] if entity and contrast else []))
+
+
+def swap_tails(entities: Sequence[str]) -> list[str]:
+    """The tails (an entity's words after its first) of the given entities, sorted: the pool
+    ``entity_contrast`` draws from."""
+    return sorted({e.partition(" ")[2] for e in entities} - {""})
+
+
+def entity_contrast(backend, prompts: Sequence[str], answers: Sequence[str], entities: Sequence[str],
+                    tails: Sequence[str], k: int, seed: int = 0) -> np.ndarray:
+    """How specific each answer is to its entity: the answer's log-probability after the entity
+    (``HFBackend.answer_logprobs_after``) minus the log of its mean probability when the entity's
+    words after its first are swapped, in the prompt and the answer, for ``k`` tails drawn from
+    ``tails`` (not its own; a draw seeded by ``seed`` and the entity, so an entity gets the same
+    tails in every stage). A fact the model recalls for this entity is likelier under its own name
+    than under a name that keeps the first word only; a fact recalled from the first word's other
+    bearers (the knowledge world's confabulation) is not. 0 for an entity of one word."""
+    import random
+
+    alt_prompts, alt_answers, alt_entities, owner = [], [], [], []
+    for i, (prompt, answer, entity) in enumerate(zip(prompts, answers, entities)):
+        first, _, own = entity.partition(" ")
+        pool = [t for t in tails if own and t != own]
+        for tail in random.Random(f"{seed}:{entity}").sample(pool, min(k, len(pool))):
+            swapped = f"{first} {tail}"
+            alt_prompts.append(prompt.replace(entity, swapped))
+            alt_answers.append(answer.replace(entity, swapped))
+            alt_entities.append(swapped)
+            owner.append(i)
+    own_lp = np.array(backend.answer_logprobs_after(list(prompts), list(answers), list(entities)), dtype=np.float64)
+    alt_lp = np.array(backend.answer_logprobs_after(alt_prompts, alt_answers, alt_entities), dtype=np.float64)
+    out = np.zeros(len(own_lp))
+    owner_arr = np.array(owner, dtype=np.int64)
+    for i in range(len(own_lp)):
+        alt = alt_lp[owner_arr == i]
+        if len(alt):
+            top = alt.max()
+            out[i] = own_lp[i] - (top + math.log(np.mean(np.exp(alt - top))))
+    return out
+
+
+def entity_features(backend, prompts: Sequence[str], answers: Sequence[str], entities: Sequence[str],
+                    tails: Sequence[str] | None = None, k: int = 0, seed: int = 0) -> np.ndarray:
+    """[rows, 2 or 3]: ``HFBackend.entity_logprobs``'s pair for each prompt's entity and, with
+    ``tails`` and ``k``, ``entity_contrast``. The trailing columns of ``build.pik_entity``'s rows."""
+    pair = np.array(backend.entity_logprobs(list(prompts), list(entities)), dtype=np.float64).reshape(-1, 2)
+    if not tails or not k:
+        return pair
+    return np.hstack([pair, entity_contrast(backend, prompts, answers, entities, tails, k, seed)[:, None]])
 
 
 def entity_of(question, key: str, prompt: str) -> str:
@@ -174,6 +228,10 @@ class PikHead:
     # The question meta key of the entity features (``build.pik_entity``) where the head reads them:
     # its feature rows end with them. None: rows without them.
     entity_key: str | None = None
+    # With the contrast (``build.pik_swaps``): the tails it draws from, how many per answer, the seed.
+    swap_tails: list[str] | None = None
+    swaps: int = 0
+    swap_seed: int = 0
     # {"mean", "std"}: the members also read the pairwise products of the head's columns,
     # standardised by these (``pairwise``); None: the columns alone.
     pairs: dict | None = None
@@ -316,7 +374,8 @@ def out_of_fold_scores(x: np.ndarray, y: np.ndarray, folds: Sequence[np.ndarray]
 def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
              max_accuracy_drop: float | None = None, *, sample_x: np.ndarray | None = None,
              sample_labels: Sequence[str] = (), sample_groups: Sequence = (),
-             entity_key: str | None = None) -> tuple[PikHead, np.ndarray]:
+             entity_key: str | None = None,
+             swap: tuple[list[str], int, int] | None = None) -> tuple[PikHead, np.ndarray]:
     """Cross-fit the head (one model per fold, trained on the other folds) and fit its threshold on
     their out-of-fold P(IK); returns the head and the out-of-fold scores. ``reference_labels``: the
     greedy answers' labels (the target is "correct"); ``groups``: fold groups (people). The
@@ -330,7 +389,8 @@ def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
 
     ``entity_key``: the rows end with the entity features (``feature_matrix`` with ``entity``) of
     the entity named by that question meta key; every candidate then competes with and without
-    them, and a head that reads them records the key, so that inference computes them.
+    them, and a head that reads them records the key, so that inference computes them. ``swap``:
+    (tails, k, seed) where the rows' entity features end with ``entity_contrast`` over them.
     """
     from knowbound.baselines import fit_threshold
     from knowbound.metrics.calibration import auroc
@@ -338,7 +398,7 @@ def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
     y = np.array([label == "correct" for label in reference_labels], dtype=np.float64)
     folds = _folds(groups, min(FOLDS, len(set(groups))))
 
-    n_entity = len(ENTITY_FEATURES) if entity_key else 0
+    n_entity = (len(ENTITY_FEATURES) + (1 if swap else 0)) if entity_key else 0
     hidden_size, rest = divmod(x.shape[1] - len(LOGPROB_FEATURES) - n_entity, len(HIDDEN_PARTS))
     if rest or hidden_size < 0:
         raise ValueError(f"feature rows have {x.shape[1]} columns: expected {len(LOGPROB_FEATURES)} log-probability "
@@ -359,8 +419,8 @@ def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
                                                      for c in candidates]:
         if parts and not hidden_size:
             continue
-        cols = columns(parts, hidden_size, entity)
-        name = f"{name} + entity surprise" if entity else name
+        cols = columns(parts, hidden_size, entity, n_entity)
+        name = f"{name} + entity surprise{' and contrast' if swap else ''}" if entity else name
         spec = _pair_spec(x[:, cols]) if pairs else None
         head = PikHead(threshold=0.5, fit={}, columns=cols, pairs=spec)
         inputs = head.inputs(x)
@@ -387,6 +447,8 @@ def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
     head = PikHead(threshold=fit.threshold if math.isfinite(fit.threshold) else 1.0 + 1e-9,
                    fit={**fit.to_dict(), "oof_auroc": score, "features": name, "l2": l2,
                         "oof_auroc_by_features": scores},
-                   columns=cols, members=members, entity_key=entity_key if n_entity and cols[-1] >= x.shape[1] - n_entity
-                   else None, pairs=spec)
+                   columns=cols, members=members, pairs=spec,
+                   **({"entity_key": entity_key, "swap_tails": list(swap[0]) if swap else None,
+                       "swaps": swap[1] if swap else 0, "swap_seed": swap[2] if swap else 0}
+                      if n_entity and cols[-1] >= x.shape[1] - n_entity else {}))
     return head, oof

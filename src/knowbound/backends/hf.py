@@ -535,6 +535,55 @@ class HFBackend:
         bar.close()
         return [found[pair] for pair in zip(prompts, entities)]
 
+    @torch.inference_mode()
+    def answer_logprobs_after(self, prompts: list[str], answers: list[str], entities: list[str],
+                              progress: bool = False) -> list[float]:
+        """The summed log-probability of each answer's tokens after the entity's last occurrence in
+        it (all its tokens where it does not name the entity), given the formatted prompt: how
+        sure the model is of what it says about the entity. One pass per distinct triple, batched
+        and left-padded; 0 for an empty answer. ``knowbound.pik.entity_contrast`` compares it with
+        the same answer about other entities."""
+        from knowbound.sampling import _progress
+
+        if not len(prompts) == len(answers) == len(entities):
+            raise KnowboundError("answer_logprobs_after needs one answer and one entity per prompt")
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise KnowboundError(f"{self.model_name}: the entity features need a fast tokenizer (character offsets)")
+        triples = list(dict.fromkeys(zip(prompts, answers, entities)))
+        found: dict[tuple[str, str, str], float] = {}
+        encoded = []
+        for prompt, answer, entity in triples:
+            text = self.format_prompt(prompt)
+            at = answer.rfind(entity) if entity else -1
+            start = len(text) + (at + len(entity) if at >= 0 else 0)
+            enc = self.tokenizer(text + answer, add_special_tokens=not self.chat, return_offsets_mapping=True)
+            span = [i for i, (a, b) in enumerate(enc["offset_mapping"]) if a >= start and b > a and i > 0]
+            if not answer or not span:
+                found[(prompt, answer, entity)] = 0.0
+                continue
+            encoded.append(((prompt, answer, entity), list(enc["input_ids"]), span))
+        encoded.sort(key=lambda item: len(item[1]))
+        vocab = self.model.get_output_embeddings().weight.shape[0]
+        bar = _progress(len(encoded), progress)
+        start = 0
+        while start < len(encoded):
+            size = 1  # ascending lengths: the batch's last row is its widest
+            while (start + size < len(encoded) and size < self.max_batch_size
+                   and (size + 1) * len(encoded[start + size][1]) * vocab <= LOGIT_BUDGET):
+                size += 1
+            batch = encoded[start:start + size]
+            start += size
+            ids, mask = self._left_pad([seq for _, seq, _ in batch])
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
+            width = ids.shape[1]
+            for r, (key, seq, span) in enumerate(batch):
+                at = torch.tensor([width - len(seq) + i - 1 for i in span], device=logits.device)
+                found[key] = float(logits[r, at].float().log_softmax(-1).gather(1, ids[r, at + 1][:, None]).sum())
+            bar.update(len(batch))
+        bar.close()
+        return [found[triple] for triple in zip(prompts, answers, entities)]
+
     def _flat_states(self, contexts, conts, out, bar) -> None:
         items = [(i, contexts[i], cont) for i, cont in enumerate(conts)]
         order = sorted(range(len(items)), key=lambda k: len(items[k][1]) + len(items[k][2]))

@@ -190,7 +190,7 @@ def _head_output(run: RunDir, model: str, method: Method, set_name: str) -> Outp
     def work(view: ConfigView) -> None:
         from knowbound.baselines import withhold
         from knowbound.io import read_jsonl, write_jsonl
-        from knowbound.pik import PikHead, entity_of, feature_matrix
+        from knowbound.pik import PikHead, entity_features, entity_of, feature_matrix
         from knowbound.prompts import render_prompt
 
         head = PikHead.load(run.dir / "models" / model)
@@ -207,10 +207,12 @@ def _head_output(run: RunDir, model: str, method: Method, set_name: str) -> Outp
         states = backend.answer_states([render_prompt(view.prompt, questions[r["id"]]) for r in graded],
                                        [r["pred_text"] for r in graded])
         entity = None
-        if head.entity_key and graded:  # the entity features (build.pik_entity)
+        if head.entity_key and graded:  # the entity features (build.pik_entity, build.pik_swaps)
             prompts = [render_prompt(view.prompt, questions[r["id"]]) for r in graded]
-            entity = backend.entity_logprobs(
-                prompts, [entity_of(questions[r["id"]], head.entity_key, p) for r, p in zip(graded, prompts)])
+            entity = entity_features(
+                backend, prompts, [r["pred_text"] for r in graded],
+                [entity_of(questions[r["id"]], head.entity_key, p) for r, p in zip(graded, prompts)],
+                head.swap_tails, head.swaps, head.swap_seed)
         p_know = head.p_know(feature_matrix(states, entity)) if graded else []
         for r, p in zip(graded, p_know):
             r["confidence"], r["p_refusal"] = float(p), float(1.0 - p)

@@ -69,11 +69,13 @@ def _head_output(run: RunDir, method: Method) -> Output:
     name, path = method.name, run.dir / "models" / method.name
     # Read only when set, so that other runs keep their digests.
     entity_reads = ("build.pik_entity",) if run.cfg.build.pik_entity else ()
+    if run.cfg.build.pik_entity and run.cfg.build.pik_swaps:
+        entity_reads += ("build.pik_swaps", "seed")
 
     def work(view: ConfigView) -> None:
         from knowbound.backends import open_backend
         from knowbound.io import read_jsonl
-        from knowbound.pik import feature_matrix, fit_head
+        from knowbound.pik import entity_features, feature_matrix, fit_head, swap_tails
 
         rows = read_jsonl(run.dir / "data" / f"{name}.jsonl")
         backend = open_backend("hf", run.model_path, model_settings=view.model)
@@ -83,23 +85,27 @@ def _head_output(run: RunDir, method: Method) -> Output:
             run.log(f"train: {name}: features of {len(greedy)} greedy and {len(samples)} sampled answers")
         # The entity features (build.pik_entity): the build wrote each row's entity.
         key = view.build.pik_entity if entity_reads else None
-        entity = {}
+        swap = None
         if key:
             if missing := [r["question_id"] for r in rows if "entity" not in r]:
                 raise KnowboundError(f"{run.dir / 'data' / f'{name}.jsonl'}: rows without an entity ({missing[0]} ...) "
                                      "though build.pik_entity is set; re-run the build stage")
-            pairs = list(dict.fromkeys((r["prompt"], r["entity"]) for r in rows))
-            entity = dict(zip(pairs, backend.entity_logprobs([p for p, _ in pairs], [e for _, e in pairs])))
+            if "build.pik_swaps" in entity_reads:
+                swap = (swap_tails([r["entity"] for r in rows]), view.build.pik_swaps, view.seed)
 
         def features(part: list[dict], progress: bool):
-            states = backend.answer_states([r["prompt"] for r in part], [r["answer"] for r in part], progress=progress)
-            return feature_matrix(states, [entity[r["prompt"], r["entity"]] for r in part] if key else None)
+            prompts, answers = [r["prompt"] for r in part], [r["answer"] for r in part]
+            states = backend.answer_states(prompts, answers, progress=progress)
+            if not key:
+                return feature_matrix(states)
+            return feature_matrix(states, entity_features(backend, prompts, answers, [r["entity"] for r in part],
+                                                          *(swap or (None, 0, 0))))
 
         x = features(greedy, bool(samples))
         sample_x = features(samples, True) if samples else None
         head, _ = fit_head(x, [r["label"] for r in greedy], [r["group"] for r in greedy], view.eval.max_accuracy_drop,
                            sample_x=sample_x, sample_labels=[r["label"] for r in samples],
-                           sample_groups=[r["group"] for r in samples], entity_key=key)
+                           sample_groups=[r["group"] for r in samples], entity_key=key, swap=swap)
         head.save(path)
         run.log(f"train: {name}: a P(IK) head on {head.fit['features']} of {len(greedy)} answers; out-of-fold AUROC "
                 f"{head.fit['oof_auroc']:.3f}, refuses below P(IK) {head.threshold:.3f} (out-of-fold honesty "
