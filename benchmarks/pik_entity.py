@@ -86,7 +86,7 @@ def main() -> None:
 
     # The contrast where the run reads it (build.pik_swaps): the pool and draws the train stage uses.
     swap = None
-    if cfg.build.pik_swaps:
+    if cfg.build.pik_entity and cfg.build.pik_swaps:
         swap = (swap_tails([entity_of(questions[r["question_id"]].meta) for r in greedy]), cfg.build.pik_swaps, cfg.seed)
 
     def features(prompts: list[str], answers: list[str], entities: list[str]) -> np.ndarray:

@@ -459,24 +459,23 @@ def test_entity_logprobs_are_the_entitys_tokens_in_the_formatted_prompt(hf_backe
         hf_backend.entity_logprobs([PROMPTS[0]], ["Oslo"])
 
 
-def test_answer_logprobs_after_the_entity_read_the_answers_tokens_that_follow_it(hf_backend, monkeypatch):
-    """The answer's tokens after the entity's last occurrence in it (all of them where it does not
-    name it), summed, from batched passes; each equals an unpadded pass over prompt + answer."""
+@pytest.mark.parametrize("chat", [True, False])
+def test_answer_logprobs_after_read_the_tails_tokens(hf_backend, monkeypatch, chat):
+    """The tail's tokens after the formatted prompt and the head, summed, from batched passes; each
+    equals an unpadded pass over the whole text at the tail's last words (a word is a token here),
+    with and without the chat template (where the first answer token takes the prompt's space)."""
     monkeypatch.setattr(hf_backend, "max_batch_size", 2)
-    prompts = [PROMPTS[0], PROMPTS[1], PROMPTS[3], PROMPTS[0]]
-    answers = ["the capital of Norway is Oslo", "Hamlet", "the war ended in the north", ""]
-    entities = ["Norway", "Hamlet", "Cairo", "Norway"]
-    got = hf_backend.answer_logprobs_after(prompts, answers, entities)
+    monkeypatch.setattr(hf_backend, "chat", chat)
+    prompts = [PROMPTS[0], PROMPTS[1], PROMPTS[3], PROMPTS[0], "Q: Who wrote Hamlet?\nA: "]
+    heads = ["the capital of Norway", "Hamlet", "", "Norway", ""]
+    tails = [" is Oslo", "", "the war ended in the north", "", "Hamlet"]
+    got = hf_backend.answer_logprobs_after(prompts, heads, tails)
     tok = hf_backend.tokenizer
-    for prompt, answer, entity, value in zip(prompts, answers, entities, got):
-        context = tok(hf_backend.format_prompt(prompt), add_special_tokens=not hf_backend.chat)["input_ids"]
-        ids = tok(hf_backend.format_prompt(prompt) + answer, add_special_tokens=not hf_backend.chat)["input_ids"]
-        words = answer.split()
-        after = len(words) - 1 - words[::-1].index(entity) if entity in words else -1
-        # A word is a token here: the tokens after the entity are the answer's last words.
-        n = len(words) - after - 1
+    for prompt, head, tail, value in zip(prompts, heads, tails, got):
+        ids = tok(hf_backend.format_prompt(prompt) + head + tail, add_special_tokens=not chat)["input_ids"]
+        n = len(tail.split())
         with torch.no_grad():
             logp = hf_backend.model(input_ids=torch.tensor([ids])).logits[0].float().log_softmax(-1)
         expected = sum(float(logp[i - 1, ids[i]]) for i in range(len(ids) - n, len(ids))) if n else 0.0
-        assert ids[:len(context)] == context and value == pytest.approx(expected, abs=1e-4)
-    assert got[1] == 0.0 and got[3] == 0.0 and got[0] < 0 and got[2] < 0  # nothing after "Hamlet"; no answer
+        assert value == pytest.approx(expected, abs=1e-4)
+    assert got[1] == 0.0 and got[3] == 0.0 and got[0] < 0 and got[2] < 0 and got[4] < 0

@@ -204,3 +204,30 @@ def test_a_server_backends_request_fields_redo_what_the_server_answers(base):
     after = digests_with(root, served, "model.extra_body", {"top_k": 0, "min_p": 0.0})
     redone = {k for k in before if before[k] != after[k]}
     assert redone == {k for k in before if any(fnmatch.fnmatchcase(k, p) for p in FROM_PROBE)}
+
+
+# The P(IK) head's keys, on a run with pik: each redoes the head's outputs only, and only when the
+# keys they depend on are set (the base run above has no pik, so its cases cannot show this).
+PIK_OUTPUTS = ["build/pik", "train/pik", "eval/pik/*", *SCORES]
+HEAD_OUTPUTS = ["train/pik", "eval/pik/*", *SCORES]
+
+
+@pytest.mark.parametrize(("before", "change", "patterns"), [
+    ({}, {"pik_swaps": 3}, []),  # the contrast without the entity: nothing reads it
+    ({}, {"pik_entity": "name"}, PIK_OUTPUTS),
+    ({}, {"pik_samples": True}, PIK_OUTPUTS),
+    ({"pik_entity": "name"}, {"pik_swaps": 3}, HEAD_OUTPUTS),
+    ({"pik_entity": "name", "pik_swaps": 3}, {"pik_swaps": 4}, HEAD_OUTPUTS),
+])
+def test_the_heads_keys_redo_only_the_head(base, before, change, patterns):
+    root, config, _ = base
+    config = copy.deepcopy(config)
+    config["methods"] = [*METHODS, "pik"]
+    config["build"] = dict(before)
+    first = prepare(parse_config(config), log=lambda _: None).digests
+    config["build"] = {**before, **change}
+    second = prepare(parse_config(config), log=lambda _: None).digests
+    redone = {k for k in first.keys() | second.keys() if first.get(k) != second.get(k)}
+    assert redone == {k for k in first if any(fnmatch.fnmatchcase(k, p) for p in patterns)}
+    if patterns:
+        assert "train/pik" in redone and not redone & {"probe", "label", "build/absolute", "train/absolute"}

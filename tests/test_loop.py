@@ -206,8 +206,11 @@ def test_a_pik_head_with_entity_features_reads_the_asked_name(world_root, tmp_pa
     fitted: list[tuple[np.ndarray, str | None]] = []
     fit_head = knowbound.pik.fit_head
 
+    swaps: list = []
+
     def recording_fit_head(x, *args, **kwargs):
         fitted.append((x, kwargs.get("entity_key")))
+        swaps.append(kwargs.get("swap"))
         return fit_head(x, *args, **kwargs)
 
     monkeypatch.setattr(knowbound.pik, "fit_head", recording_fit_head)
@@ -253,12 +256,29 @@ def test_a_pik_head_with_entity_features_reads_the_asked_name(world_root, tmp_pa
     config["build"] = {"pik_entity": "name", "pik_swaps": 2}
     run = run_loop(parse_config(config), log=lambda _: None)
     ran = {key for result in run.results.values() for key in result.ran}
-    assert "train/pik" in ran and "build/pik" not in ran
+    assert {"train/pik", "eval/pik/test"} <= ran and "build/pik" not in ran
     x3, key = fitted[-1]
+    pool = swap_tails([r["entity"] for r in data])
+    assert swaps[-1] == (pool, 2, run.cfg.seed) and len(pool) > 2
     block = entity_features(backend, [r["prompt"] for r in data], [r["answer"] for r in data],
-                            [r["entity"] for r in data], swap_tails([r["entity"] for r in data]), 2, 0)
+                            [r["entity"] for r in data], pool, 2, run.cfg.seed)
     assert key == "name" and x3.shape[1] == x.shape[1] + 1 and np.allclose(x3[:, -3:], block)
     assert block[:, 2].std() > 0
+    # A head that reads only the contrast: the eval stage draws the same tails for each answer.
+    width = x3.shape[1]
+    PikHead(threshold=0.5, fit=head["fit"], columns=[width - 1], entity_key="name", swap_tails=pool, swaps=2,
+            swap_seed=run.cfg.seed,
+            members=[{"mean": [0.0], "std": [1.0], "weights": [1.0], "bias": 0.5}]).save(run.dir / "models" / "pik")
+    (run.dir / "predictions" / "pik" / "test.jsonl").unlink()
+    run = run_loop(parse_config(config), log=lambda _: None)
+    rows = [json.loads(line) for line in (run.dir / "predictions" / "pik" / "test.jsonl").read_text().splitlines()]
+    graded = [r for r in rows if r["confidence"] is not None]
+    answers = {r["id"]: r["pred_text"] for r in
+               map(json.loads, (run.dir / "predictions" / "unaligned" / "test.jsonl").read_text().splitlines())}
+    contrast = entity_features(backend, prompts, [answers[r["id"]] for r in graded],
+                               [tests[r["id"]].meta["name"] for r in graded], pool, 2, run.cfg.seed)[:, 2]
+    assert np.allclose([r["confidence"] for r in graded], 1 / (1 + np.exp(-(contrast + 0.5))), atol=1e-6)
+    assert contrast.std() > 0
     config["build"] = {"pik_entity": "nickname"}
     with pytest.raises(KnowboundError, match=r"question train-\S+: build.pik_entity reads meta.nickname"):
         run_loop(parse_config(config), log=lambda _: None)

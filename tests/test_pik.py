@@ -232,38 +232,50 @@ def test_a_head_file_with_broken_pairs_is_refused_on_load(tmp_path):
 
 
 class _ScriptedBackend:
-    """answer_logprobs_after from a table: how likely each answer is after each entity."""
+    """answer_logprobs_after from a table keyed by (prompt, answer head, answer tail)."""
 
-    def __init__(self, table: dict[tuple[str, str], float]):
+    def __init__(self, table: dict[tuple[str, str, str], float]):
         self.table, self.calls = table, []
 
-    def answer_logprobs_after(self, prompts, answers, entities):
-        self.calls.append(list(zip(prompts, answers, entities)))
-        for p, a, e in zip(prompts, answers, entities):
-            assert e in p and (e in a or not a)  # the swap reaches the prompt and the answer
-        return [self.table[(e, a.replace(e, "<e>"))] for p, a, e in zip(prompts, answers, entities)]
+    def answer_logprobs_after(self, prompts, heads, tails):
+        self.calls.append(list(zip(prompts, heads, tails)))
+        return [self.table[key] for key in zip(prompts, heads, tails)]
 
 
 def test_the_contrast_is_the_answer_under_its_own_name_against_swapped_tails():
-    """entity_contrast: log p(answer | own name) minus the log mean probability under the same
-    first word with other tails, drawn per entity from the pool (never its own tail), the same
-    draws for the same entity; 0 for an entity of one word."""
+    """entity_contrast: log p(what the answer says after the name | own name) minus the log mean
+    probability of the same words after the same first word with other tails, drawn per entity
+    from the pool (never its own tail), the same draws for the same entity; the swap reaches the
+    question and the answer up to the cut, whole words only; 0 for an entity of one word."""
     from knowbound.pik import entity_contrast, swap_tails
 
     pool = swap_tails(["Ann Lee", "Bo Kim", "Cy Orr", "Ann Orr", "Solo"])
     assert pool == ["Kim", "Lee", "Orr"]
-    table = {("Ann Lee", "<e> was born in 1950"): -1.0, ("Ann Kim", "<e> was born in 1950"): -4.0,
-             ("Ann Orr", "<e> was born in 1950"): -6.0, ("Solo", "<e> was born"): -2.0}
+    q = "When was {} born? Not {}s."
+    table = {(q.format("Ann Lee", "Ann Lees"), "Ann Lee", " was born in 1950"): -1.0,
+             (q.format("Ann Kim", "Ann Lees"), "Ann Kim", " was born in 1950"): -4.0,
+             (q.format("Ann Orr", "Ann Lees"), "Ann Orr", " was born in 1950"): -6.0,
+             ("When was Solo born?", "Solo", " was born"): -2.0,
+             # An answer that does not name the entity: all of it, after each question.
+             (q.format("Ann Lee", "Ann Lees"), "", "In 1950."): -0.5,
+             (q.format("Ann Kim", "Ann Lees"), "", "In 1950."): -0.5,
+             (q.format("Ann Orr", "Ann Lees"), "", "In 1950."): -2.5}
     backend = _ScriptedBackend(table)
-    got = entity_contrast(backend, ["When was Ann Lee born?", "When was Solo born?"],
-                          ["Ann Lee was born in 1950", "Solo was born"], ["Ann Lee", "Solo"], pool, k=2, seed=0)
+    got = entity_contrast(backend, [q.format("Ann Lee", "Ann Lees"), "When was Solo born?",
+                                    q.format("Ann Lee", "Ann Lees")],
+                          ["Ann Lee was born in 1950", "Solo was born", "In 1950."], ["Ann Lee", "Solo", "Ann Lee"],
+                          pool, k=2, seed=0)
     assert got[0] == pytest.approx(-1.0 - np.log(np.mean(np.exp([-4.0, -6.0])))) and got[1] == 0.0
-    swapped = {e for _, _, e in backend.calls[1]}
+    assert got[2] == pytest.approx(-0.5 - np.log(np.mean(np.exp([-0.5, -2.5]))))
+    swapped = {h for _, h, _ in backend.calls[1] if h}
     assert swapped == {"Ann Kim", "Ann Orr"}  # two of the three tails, not its own
     # k = 1: one draw, the same in every call for this entity and seed.
-    one = [entity_contrast(_ScriptedBackend(table), ["When was Ann Lee born?"], ["Ann Lee was born in 1950"],
+    one = [entity_contrast(_ScriptedBackend(table), [q.format("Ann Lee", "Ann Lees")], ["Ann Lee was born in 1950"],
                            ["Ann Lee"], pool, k=1, seed=3)[0] for _ in range(2)]
     assert one[0] == one[1] and one[0] in (pytest.approx(3.0), pytest.approx(5.0))
+    # An empty pool (names of one word only) gives zeros, not an error.
+    assert entity_contrast(_ScriptedBackend(table), ["When was Solo born?"], ["Solo was born"], ["Solo"],
+                           swap_tails(["Solo"]), k=2).tolist() == [0.0]
 
 
 def test_a_head_with_the_contrast_records_its_pool_and_draws(tmp_path):

@@ -167,7 +167,7 @@ class BuildSection:
     # With pik_entity: how many other entities' tails (their words after the first) the head swaps
     # in to measure how specific the answer is to the asked one (knowbound.pik.entity_contrast);
     # each costs a pass over every answer in the train and eval stages. 0: not.
-    pik_swaps: int = 0
+    pik_swaps: int = field(default=0, metadata={"minimum": 0})
 
 
 @dataclass(frozen=True)
@@ -278,6 +278,10 @@ def _build(cls: type, data: dict, where: str, path: str):
                 if item is not None and item not in choices:
                     raise DataError(path, f"unknown value {item!r} (known: {', '.join(choices)})",
                                     field=f"{where}.{f.name}" if where else f.name)
+        minimum = f.metadata.get("minimum")
+        if minimum is not None and f.name in kwargs and kwargs[f.name] < minimum:
+            raise DataError(path, f"must be at least {minimum}, got {kwargs[f.name]!r}",
+                            field=f"{where}.{f.name}" if where else f.name)
     return cls(**kwargs)
 
 

@@ -156,29 +156,44 @@ def swap_tails(entities: Sequence[str]) -> list[str]:
     return sorted({e.partition(" ")[2] for e in entities} - {""})
 
 
+def _swap(text: str, entity: str, swapped: str) -> str:
+    """``text`` with every whole-word occurrence of ``entity`` replaced by ``swapped``."""
+    import re
+
+    return re.sub(rf"(?<!\w){re.escape(entity)}(?!\w)", lambda _: swapped, text)
+
+
 def entity_contrast(backend, prompts: Sequence[str], answers: Sequence[str], entities: Sequence[str],
                     tails: Sequence[str], k: int, seed: int = 0) -> np.ndarray:
-    """How specific each answer is to its entity: the answer's log-probability after the entity
-    (``HFBackend.answer_logprobs_after``) minus the log of its mean probability when the entity's
-    words after its first are swapped, in the prompt and the answer, for ``k`` tails drawn from
-    ``tails`` (not its own; a draw seeded by ``seed`` and the entity, so an entity gets the same
-    tails in every stage). A fact the model recalls for this entity is likelier under its own name
-    than under a name that keeps the first word only; a fact recalled from the first word's other
-    bearers (the knowledge world's confabulation) is not. 0 for an entity of one word."""
+    """How specific each answer is to its entity: the log-probability of what the answer says
+    after its last mention of the entity (all of it where it does not name the entity;
+    ``HFBackend.answer_logprobs_after``) minus the log of its mean probability when the entity's
+    words after its first are swapped, in the prompt and in the answer up to that point, for
+    ``k`` tails drawn from ``tails`` (not its own; a draw seeded by ``seed`` and the entity, so an
+    entity gets the same tails in every stage). A fact the model recalls for this entity is
+    likelier under its own name than under a name that keeps the first word only; a fact recalled
+    from the first word's other bearers (the knowledge world's confabulation) is not. 0 for an
+    entity of one word or an empty pool. (An answer that names the entity by its tail alone keeps
+    that mention under every swap.)"""
     import random
 
-    alt_prompts, alt_answers, alt_entities, owner = [], [], [], []
+    own_prompts, own_heads, own_tails = [], [], []
+    alt_prompts, alt_heads, alt_tails, owner = [], [], [], []
     for i, (prompt, answer, entity) in enumerate(zip(prompts, answers, entities)):
+        at = answer.rfind(entity)
+        cut = at + len(entity) if at >= 0 else 0
+        head, rest = answer[:cut], answer[cut:]
+        own_prompts.append(prompt), own_heads.append(head), own_tails.append(rest)
         first, _, own = entity.partition(" ")
         pool = [t for t in tails if own and t != own]
         for tail in random.Random(f"{seed}:{entity}").sample(pool, min(k, len(pool))):
             swapped = f"{first} {tail}"
-            alt_prompts.append(prompt.replace(entity, swapped))
-            alt_answers.append(answer.replace(entity, swapped))
-            alt_entities.append(swapped)
+            alt_prompts.append(_swap(prompt, entity, swapped))
+            alt_heads.append(_swap(head, entity, swapped))
+            alt_tails.append(rest)
             owner.append(i)
-    own_lp = np.array(backend.answer_logprobs_after(list(prompts), list(answers), list(entities)), dtype=np.float64)
-    alt_lp = np.array(backend.answer_logprobs_after(alt_prompts, alt_answers, alt_entities), dtype=np.float64)
+    own_lp = np.array(backend.answer_logprobs_after(own_prompts, own_heads, own_tails), dtype=np.float64)
+    alt_lp = np.array(backend.answer_logprobs_after(alt_prompts, alt_heads, alt_tails), dtype=np.float64)
     out = np.zeros(len(own_lp))
     owner_arr = np.array(owner, dtype=np.int64)
     for i in range(len(own_lp)):
@@ -192,9 +207,10 @@ def entity_contrast(backend, prompts: Sequence[str], answers: Sequence[str], ent
 def entity_features(backend, prompts: Sequence[str], answers: Sequence[str], entities: Sequence[str],
                     tails: Sequence[str] | None = None, k: int = 0, seed: int = 0) -> np.ndarray:
     """[rows, 2 or 3]: ``HFBackend.entity_logprobs``'s pair for each prompt's entity and, with
-    ``tails`` and ``k``, ``entity_contrast``. The trailing columns of ``build.pik_entity``'s rows."""
+    ``tails`` (a pool, possibly empty) and ``k``, ``entity_contrast``. The trailing columns of
+    ``build.pik_entity``'s rows."""
     pair = np.array(backend.entity_logprobs(list(prompts), list(entities)), dtype=np.float64).reshape(-1, 2)
-    if not tails or not k:
+    if tails is None or not k:  # no contrast column (an empty pool gives a column of zeros)
         return pair
     return np.hstack([pair, entity_contrast(backend, prompts, answers, entities, tails, k, seed)[:, None]])
 

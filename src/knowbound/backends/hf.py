@@ -536,43 +536,41 @@ class HFBackend:
         return [found[pair] for pair in zip(prompts, entities)]
 
     @torch.inference_mode()
-    def answer_logprobs_after(self, prompts: list[str], answers: list[str], entities: list[str],
+    def answer_logprobs_after(self, prompts: list[str], heads: list[str], tails: list[str],
                               progress: bool = False) -> list[float]:
-        """The summed log-probability of each answer's tokens after the entity's last occurrence in
-        it (all its tokens where it does not name the entity), given the formatted prompt: how
-        sure the model is of what it says about the entity. One pass per distinct triple, batched
-        and left-padded; 0 for an empty answer. ``knowbound.pik.entity_contrast`` compares it with
-        the same answer about other entities."""
+        """The summed log-probability of each ``tail`` after the formatted prompt and ``head``: an
+        answer split where it stops naming the entity (``knowbound.pik.entity_contrast``), how
+        sure the model is of what it says about it. The tail's tokens are those that end past the
+        split (a token that takes the split's space with it counts). One pass per distinct triple,
+        batched and left-padded; 0 for an empty tail."""
         from knowbound.sampling import _progress
 
-        if not len(prompts) == len(answers) == len(entities):
-            raise KnowboundError("answer_logprobs_after needs one answer and one entity per prompt")
+        if not len(prompts) == len(heads) == len(tails):
+            raise KnowboundError("answer_logprobs_after needs one answer head and tail per prompt")
         if not getattr(self.tokenizer, "is_fast", False):
             raise KnowboundError(f"{self.model_name}: the entity features need a fast tokenizer (character offsets)")
-        triples = list(dict.fromkeys(zip(prompts, answers, entities)))
         found: dict[tuple[str, str, str], float] = {}
         encoded = []
-        for prompt, answer, entity in triples:
-            text = self.format_prompt(prompt)
-            at = answer.rfind(entity) if entity else -1
-            start = len(text) + (at + len(entity) if at >= 0 else 0)
-            enc = self.tokenizer(text + answer, add_special_tokens=not self.chat, return_offsets_mapping=True)
-            span = [i for i, (a, b) in enumerate(enc["offset_mapping"]) if a >= start and b > a and i > 0]
-            if not answer or not span:
-                found[(prompt, answer, entity)] = 0.0
+        for key in dict.fromkeys(zip(prompts, heads, tails)):
+            prompt, head, tail = key
+            text = self.format_prompt(prompt) + head
+            enc = self.tokenizer(text + tail, add_special_tokens=not self.chat, return_offsets_mapping=True)
+            span = [i for i, (a, b) in enumerate(enc["offset_mapping"]) if b > len(text) and b > a and i > 0]
+            if not tail.strip() or not span:
+                found[key] = 0.0
                 continue
-            encoded.append(((prompt, answer, entity), list(enc["input_ids"]), span))
+            encoded.append((key, list(enc["input_ids"]), span))
         encoded.sort(key=lambda item: len(item[1]))
         vocab = self.model.get_output_embeddings().weight.shape[0]
         bar = _progress(len(encoded), progress)
-        start = 0
-        while start < len(encoded):
+        done = 0
+        while done < len(encoded):
             size = 1  # ascending lengths: the batch's last row is its widest
-            while (start + size < len(encoded) and size < self.max_batch_size
-                   and (size + 1) * len(encoded[start + size][1]) * vocab <= LOGIT_BUDGET):
+            while (done + size < len(encoded) and size < self.max_batch_size
+                   and (size + 1) * len(encoded[done + size][1]) * vocab <= LOGIT_BUDGET):
                 size += 1
-            batch = encoded[start:start + size]
-            start += size
+            batch = encoded[done:done + size]
+            done += size
             ids, mask = self._left_pad([seq for _, seq, _ in batch])
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
             logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
@@ -582,7 +580,7 @@ class HFBackend:
                 found[key] = float(logits[r, at].float().log_softmax(-1).gather(1, ids[r, at + 1][:, None]).sum())
             bar.update(len(batch))
         bar.close()
-        return [found[triple] for triple in zip(prompts, answers, entities)]
+        return [found[key] for key in zip(prompts, heads, tails)]
 
     def _flat_states(self, contexts, conts, out, bar) -> None:
         items = [(i, contexts[i], cont) for i, cont in enumerate(conts)]
