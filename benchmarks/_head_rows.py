@@ -13,6 +13,17 @@ from pathlib import Path
 import numpy as np
 
 
+def run_config(run: Path):
+    """(config, accuracy budget) of a finished run; an exit naming the run where it has no budget
+    (``eval.max_accuracy_drop``), which the head's threshold needs."""
+    from knowbound.config import load_config
+
+    cfg = load_config(run / "config.yaml")
+    if cfg.eval.max_accuracy_drop is None:
+        raise SystemExit(f"{run}: the run has no accuracy budget (eval.max_accuracy_drop)")
+    return cfg, cfg.eval.max_accuracy_drop
+
+
 def head_rows(run: Path) -> tuple[list[dict], dict[str, dict], list[dict]]:
     """(greedy, knowledge, samples): the head's training rows (the unaligned model's greedy answers
     to `train`, ``data/pik.jsonl``), the probe's ``knowledge.jsonl`` by question id, and each

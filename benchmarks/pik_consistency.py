@@ -41,12 +41,11 @@ import statistics
 from pathlib import Path
 
 import numpy as np
-from _head_rows import eval_rows, head_features, head_rows
+from _head_rows import eval_rows, head_features, head_rows, run_config
 
 
 def main() -> None:
     from knowbound.baselines import fit_threshold
-    from knowbound.config import load_config
     from knowbound.datasets import load_questions
     from knowbound.grading.agreement import consistency, support
     from knowbound.io import read_jsonl
@@ -63,10 +62,7 @@ def main() -> None:
     parser.add_argument("--cache", default=None, help="keep the feature rows in this .npz file and read them from it")
     args = parser.parse_args()
     run = Path(args.run_dir)
-    cfg = load_config(run / "config.yaml")
-    budget = cfg.eval.max_accuracy_drop
-    if budget is None:
-        raise SystemExit(f"{run}: the run has no accuracy budget (eval.max_accuracy_drop)")
+    cfg, budget = run_config(run)
     if cfg.build.pik_entity:
         raise SystemExit(f"{run}: the run's head may read the entity features (build.pik_entity), which this "
                          "benchmark does not compute; it fits the head on the answer's features only")

@@ -43,12 +43,11 @@ import math
 from pathlib import Path
 
 import numpy as np
-from _head_rows import eval_rows, head_rows, open_run_backend
+from _head_rows import eval_rows, head_rows, open_run_backend, run_config
 
 
 def main() -> None:
     from knowbound.baselines import fit_threshold
-    from knowbound.config import load_config
     from knowbound.datasets import load_questions
     from knowbound.metrics.calibration import auroc, stratified_auroc
     from knowbound.metrics.honesty import honesty_from_transitions, label_codes, transition_matrix
@@ -62,10 +61,7 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", default=["test", "fictional"])
     args = parser.parse_args()
     run = Path(args.run_dir)
-    cfg = load_config(run / "config.yaml")
-    budget = cfg.eval.max_accuracy_drop
-    if budget is None:
-        raise SystemExit(f"{run}: the run has no accuracy budget (eval.max_accuracy_drop)")
+    cfg, budget = run_config(run)
     world = bool(cfg.model.world)
 
     key = cfg.build.pik_entity or ("name" if world else "entity")

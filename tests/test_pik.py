@@ -284,6 +284,10 @@ def test_a_head_with_the_contrast_records_its_pool_and_draws(tmp_path):
     block = np.random.default_rng(4).normal(size=(len(x), 3))
     block[:, 2] += 3.0 * y  # the contrast carries the label
     xe = np.hstack([x, block])
+    from knowbound.pik import CONTRAST_FEATURE, feature_names
+
+    names = feature_names(HIDDEN, entity=True, contrast=True)
+    assert len(names) == xe.shape[1] and names[-1] == CONTRAST_FEATURE
     head, _ = fit_head(xe, labels, groups, entity_key="name", swap=(["Kim", "Lee"], 6, 1))
     assert head.fit["features"].startswith("log-probabilities + entity surprise and contrast")
     assert head.columns[-3:] == [xe.shape[1] - 3, xe.shape[1] - 2, xe.shape[1] - 1]

@@ -18,8 +18,11 @@ pass over the prompt (``HFBackend.entity_logprobs``): the log-probability of the
 after its first, and of its first token (``ENTITY_FEATURES``). It tells a name the model has read
 from a new pair of familiar words, which the answer does not show: on the knowledge world an
 unknown person is answered with a real fact of a seen person who shares the first name, often as
-surely as a right answer (``benchmarks/world_confabulation.py``). The candidates with these two
-columns compete with the rest out of fold, like the samples.
+surely as a right answer (``benchmarks/world_confabulation.py``). With ``build.pik_swaps`` as
+well, a third column reads how specific the answer is to that entity (``entity_contrast``): what
+the answer says after the name, under the name against under the name with its words after the
+first swapped for other training names'. The candidates with these columns compete with the rest
+out of fold, like the samples, and the low-dimensional ones also with their pairwise products.
 
 With ``build.pik_samples`` the head also learns from the probe's sampled answers: each is an
 answer to a training question with its own label, so "is this answer right?" gets ten times the

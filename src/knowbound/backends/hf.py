@@ -482,6 +482,42 @@ class HFBackend:
         bar.close()
         return out
 
+    def _offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """Token ids and character offsets of ``text`` (a formatted prompt, perhaps with an answer
+        after it); the entity features need a fast tokenizer for the offsets."""
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise KnowboundError(f"{self.model_name}: the entity features need a fast tokenizer (character offsets)")
+        enc = self.tokenizer(text, add_special_tokens=not self.chat, return_offsets_mapping=True)
+        return list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
+
+    def _span_logprobs(self, seqs: list[list[int]], spans: list[list[int]], progress: bool = False) -> list[list[float]]:
+        """For each token sequence, the log-probability of each token at the positions ``spans``
+        names (each > 0), from left-padded batches of ascending length within the logit budget."""
+        from knowbound.sampling import _progress
+
+        out: list[list[float]] = [[] for _ in seqs]
+        order = sorted(range(len(seqs)), key=lambda k: len(seqs[k]))
+        vocab = self.model.get_output_embeddings().weight.shape[0]
+        bar = _progress(len(seqs), progress)
+        done = 0
+        while done < len(order):
+            size = 1  # ascending lengths: the batch's last row is its widest
+            while (done + size < len(order) and size < self.max_batch_size
+                   and (size + 1) * len(seqs[order[done + size]]) * vocab <= LOGIT_BUDGET):
+                size += 1
+            batch = order[done:done + size]
+            done += size
+            ids, mask = self._left_pad([seqs[k] for k in batch])
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
+            width = ids.shape[1]
+            for r, k in enumerate(batch):
+                at = torch.tensor([width - len(seqs[k]) + i - 1 for i in spans[k]], device=logits.device)
+                out[k] = logits[r, at].float().log_softmax(-1).gather(1, ids[r, at + 1][:, None]).squeeze(1).tolist()
+            bar.update(len(batch))
+        bar.close()
+        return out
+
     @torch.inference_mode()
     def entity_logprobs(self, prompts: list[str], entities: list[str],
                         progress: bool = False) -> list[tuple[float, float]]:
@@ -491,48 +527,23 @@ class HFBackend:
         whose characters overlap its last occurrence in the prompt (a token may run past it, as
         "'?" after "Homyel'"). The entity features of ``knowbound.pik`` (``build.pik_entity``).
         Needs a fast tokenizer (character offsets)."""
-        from knowbound.sampling import _progress
-
         if len(prompts) != len(entities):
             raise KnowboundError("entity_logprobs needs one entity per prompt")
-        if not getattr(self.tokenizer, "is_fast", False):
-            raise KnowboundError(f"{self.model_name}: the entity features need a fast tokenizer (character offsets)")
         pairs = list(dict.fromkeys(zip(prompts, entities)))
-        encoded = []
+        seqs, spans = [], []
         for prompt, entity in pairs:
             text = self.format_prompt(prompt)
             at = text.rfind(entity) if entity else -1
             if at < 0:
                 raise KnowboundError(f"the entity {entity!r} does not occur in its prompt {prompt!r}")
-            enc = self.tokenizer(text, add_special_tokens=not self.chat, return_offsets_mapping=True)
-            span = [i for i, (a, b) in enumerate(enc["offset_mapping"]) if a < at + len(entity) and b > at and b > a]
+            ids, offsets = self._offsets(text)
+            span = [i for i, (a, b) in enumerate(offsets) if a < at + len(entity) and b > at and b > a]
             if not span or span[0] == 0:
                 raise KnowboundError(f"the entity {entity!r} has no token, or opens the prompt, in {prompt!r}")
-            encoded.append((list(enc["input_ids"]), span))
-        found: dict[tuple[str, str], tuple[float, float]] = {}
-        order = sorted(range(len(pairs)), key=lambda k: len(encoded[k][0]))
-        vocab = self.model.get_output_embeddings().weight.shape[0]
-        bar = _progress(len(pairs), progress)
-        start = 0
-        while start < len(order):
-            size = 1  # ascending lengths: the batch's last row is its widest
-            while (start + size < len(order) and size < self.max_batch_size
-                   and (size + 1) * len(encoded[order[start + size]][0]) * vocab <= LOGIT_BUDGET):
-                size += 1
-            batch = order[start:start + size]
-            start += size
-            ids, mask = self._left_pad([encoded[k][0] for k in batch])
-            positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
-            width = ids.shape[1]
-            for r, k in enumerate(batch):
-                seq, span = encoded[k]
-                pad = width - len(seq)
-                at = torch.tensor([pad + i - 1 for i in span], device=logits.device)
-                lp = logits[r, at].float().log_softmax(-1).gather(1, ids[r, at + 1][:, None]).squeeze(1).tolist()
-                found[pairs[k]] = (float(sum(lp[1:])), float(lp[0]))
-            bar.update(len(batch))
-        bar.close()
+            seqs.append(ids)
+            spans.append(span)
+        found = {pair: (float(sum(lp[1:])), float(lp[0]))
+                 for pair, lp in zip(pairs, self._span_logprobs(seqs, spans, progress))}
         return [found[pair] for pair in zip(prompts, entities)]
 
     @torch.inference_mode()
@@ -543,43 +554,22 @@ class HFBackend:
         sure the model is of what it says about it. The tail's tokens are those that end past the
         split (a token that takes the split's space with it counts). One pass per distinct triple,
         batched and left-padded; 0 for an empty tail."""
-        from knowbound.sampling import _progress
-
         if not len(prompts) == len(heads) == len(tails):
             raise KnowboundError("answer_logprobs_after needs one answer head and tail per prompt")
-        if not getattr(self.tokenizer, "is_fast", False):
-            raise KnowboundError(f"{self.model_name}: the entity features need a fast tokenizer (character offsets)")
         found: dict[tuple[str, str, str], float] = {}
-        encoded = []
+        keys, seqs, spans = [], [], []
         for key in dict.fromkeys(zip(prompts, heads, tails)):
             prompt, head, tail = key
             text = self.format_prompt(prompt) + head
-            enc = self.tokenizer(text + tail, add_special_tokens=not self.chat, return_offsets_mapping=True)
-            span = [i for i, (a, b) in enumerate(enc["offset_mapping"]) if b > len(text) and b > a and i > 0]
+            ids, offsets = self._offsets(text + tail)
+            span = [i for i, (a, b) in enumerate(offsets) if b > len(text) and b > a and i > 0]
             if not tail.strip() or not span:
                 found[key] = 0.0
                 continue
-            encoded.append((key, list(enc["input_ids"]), span))
-        encoded.sort(key=lambda item: len(item[1]))
-        vocab = self.model.get_output_embeddings().weight.shape[0]
-        bar = _progress(len(encoded), progress)
-        done = 0
-        while done < len(encoded):
-            size = 1  # ascending lengths: the batch's last row is its widest
-            while (done + size < len(encoded) and size < self.max_batch_size
-                   and (size + 1) * len(encoded[done + size][1]) * vocab <= LOGIT_BUDGET):
-                size += 1
-            batch = encoded[done:done + size]
-            done += size
-            ids, mask = self._left_pad([seq for _, seq, _ in batch])
-            positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
-            width = ids.shape[1]
-            for r, (key, seq, span) in enumerate(batch):
-                at = torch.tensor([width - len(seq) + i - 1 for i in span], device=logits.device)
-                found[key] = float(logits[r, at].float().log_softmax(-1).gather(1, ids[r, at + 1][:, None]).sum())
-            bar.update(len(batch))
-        bar.close()
+            keys.append(key)
+            seqs.append(ids)
+            spans.append(span)
+        found.update({key: float(sum(lp)) for key, lp in zip(keys, self._span_logprobs(seqs, spans, progress))})
         return [found[key] for key in zip(prompts, heads, tails)]
 
     def _flat_states(self, contexts, conts, out, bar) -> None:

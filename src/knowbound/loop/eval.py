@@ -204,11 +204,10 @@ def _head_output(run: RunDir, model: str, method: Method, set_name: str) -> Outp
             from knowbound.backends import open_backend
 
             backend = open_backend("hf", run.model_path, model_settings=view.model)
-        states = backend.answer_states([render_prompt(view.prompt, questions[r["id"]]) for r in graded],
-                                       [r["pred_text"] for r in graded])
+        prompts = [render_prompt(view.prompt, questions[r["id"]]) for r in graded]
+        states = backend.answer_states(prompts, [r["pred_text"] for r in graded])
         entity = None
         if head.entity_key and graded:  # the entity features (build.pik_entity, build.pik_swaps)
-            prompts = [render_prompt(view.prompt, questions[r["id"]]) for r in graded]
             entity = entity_features(
                 backend, prompts, [r["pred_text"] for r in graded],
                 [entity_of(questions[r["id"]], head.entity_key, p) for r, p in zip(graded, prompts)],

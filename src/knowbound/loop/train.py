@@ -93,16 +93,18 @@ def _head_output(run: RunDir, method: Method) -> Output:
             if "build.pik_swaps" in entity_reads:
                 swap = (swap_tails([r["entity"] for r in rows]), view.build.pik_swaps, view.seed)
 
-        def features(part: list[dict], progress: bool):
-            prompts, answers = [r["prompt"] for r in part], [r["answer"] for r in part]
-            states = backend.answer_states(prompts, answers, progress=progress)
-            if not key:
-                return feature_matrix(states)
-            return feature_matrix(states, entity_features(backend, prompts, answers, [r["entity"] for r in part],
-                                                          *(swap or (None, 0, 0))))
+        # One pass for every row's entity features (the samples share their greedy row's prompt).
+        block = (entity_features(backend, [r["prompt"] for r in rows], [r["answer"] for r in rows],
+                                 [r["entity"] for r in rows], *(swap or (None, 0, 0))) if key else None)
 
-        x = features(greedy, bool(samples))
-        sample_x = features(samples, True) if samples else None
+        def features(sample: bool, progress: bool):
+            part = [i for i, r in enumerate(rows) if bool(r.get("sample")) == sample]
+            states = backend.answer_states([rows[i]["prompt"] for i in part], [rows[i]["answer"] for i in part],
+                                           progress=progress)
+            return feature_matrix(states, block[part] if block is not None else None)
+
+        x = features(False, bool(samples))
+        sample_x = features(True, True) if samples else None
         head, _ = fit_head(x, [r["label"] for r in greedy], [r["group"] for r in greedy], view.eval.max_accuracy_drop,
                            sample_x=sample_x, sample_labels=[r["label"] for r in samples],
                            sample_groups=[r["group"] for r in samples], entity_key=key, swap=swap)
