@@ -99,7 +99,7 @@ def main() -> None:
     if cfg.build.pik_samples:
         sample_kwargs = {"sample_x": sx, "sample_labels": [r["label"] for r in samples],
                          "sample_groups": [r["group"] for r in samples]}
-    head, oof = fit_head(x, labels, groups, budget, **sample_kwargs)
+    head, oof = fit_head(x, labels, groups, budget, budget_confidence=cfg.eval.budget_confidence, **sample_kwargs)
     p_eval = head.p_know(ex)
 
     def agreement(score, reference_text: str, texts: list[str], question: str) -> float:
@@ -140,7 +140,8 @@ def main() -> None:
                 "refused": int(refused.sum())}
 
     def measure(train_scores: np.ndarray, eval_scores: np.ndarray) -> dict:
-        fit = fit_threshold(train_scores.tolist(), labels, max_accuracy_drop=budget)
+        fit = fit_threshold(train_scores.tolist(), labels, max_accuracy_drop=budget,
+                            budget_confidence=cfg.eval.budget_confidence, groups=groups)
         ceiling = fit_threshold(eval_scores.tolist(), [r["label"] for r in evals], max_accuracy_drop=allowed / len(evals))
         train_refused = train_scores < fit.threshold
         return {"train_auroc": auroc(train_scores, y), "auroc": auroc(eval_scores, y_eval),

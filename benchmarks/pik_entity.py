@@ -108,9 +108,10 @@ def main() -> None:
     if use_samples:
         sample_kwargs = {"sample_x": sx, "sample_labels": [r["label"] for r in samples],
                          "sample_groups": [r["group"] for r in samples]}
-    with_head, with_oof = fit_head(x, labels, groups, budget, entity_key=key, swap=swap, **sample_kwargs)
+    held = {"budget_confidence": cfg.eval.budget_confidence}  # the run's budget, held as it holds it
+    with_head, with_oof = fit_head(x, labels, groups, budget, entity_key=key, swap=swap, **held, **sample_kwargs)
     sample_kwargs["sample_x"] = sx[:, :-n_entity] if use_samples else None
-    head, oof = fit_head(x[:, :-n_entity], labels, groups, budget, **sample_kwargs)
+    head, oof = fit_head(x[:, :-n_entity], labels, groups, budget, **held, **sample_kwargs)
     features_name = str(head.fit["features"])
     base_cols = list(head.columns) if head.columns is not None else list(range(len(LOGPROB_FEATURES)))
     l2 = float(head.fit["l2"])
@@ -126,7 +127,7 @@ def main() -> None:
                               np.array([fold_of.get(r["group"], -1) for r in samples]), weight)
         members = fold_models(x[:, cols], y, folds, l2, extra)
         scores = out_of_fold_scores(x[:, cols], y, folds, l2, members)
-        threshold = fit_threshold(scores.tolist(), labels, max_accuracy_drop=budget).threshold
+        threshold = fit_threshold(scores.tolist(), labels, max_accuracy_drop=budget, groups=groups, **held).threshold
         return PikHead(threshold=threshold, fit={}, columns=cols, members=members), scores
 
     def strata(rows: list[dict]) -> list:

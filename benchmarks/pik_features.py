@@ -129,7 +129,9 @@ def main() -> None:
         # their mean probability is P(IK) on the eval set.
         members = fold_models(x_train, y_train, folds, l2)
         oof = out_of_fold_scores(x_train, y_train, folds, l2, members)
-        threshold = fit_threshold(oof.tolist(), [r["label"] for r in train], max_accuracy_drop=budget).threshold
+        threshold = fit_threshold(oof.tolist(), [r["label"] for r in train], max_accuracy_drop=budget,
+                                  budget_confidence=cfg.eval.budget_confidence,
+                                  groups=[r["group"] for r in train]).threshold
         p = PikHead(threshold=threshold, fit={}, members=members).p_know(x_eval)
         refused = p < threshold
         new = np.where(refused, IDK, reference).astype(np.int8)

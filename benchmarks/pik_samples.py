@@ -91,7 +91,8 @@ def main() -> None:
                 "accuracy": float((y_eval * ~refused).mean()), "withheld": int((refused & (y_eval > 0)).sum())}
 
     def measure(members: list[dict], oof: np.ndarray) -> dict:
-        threshold = fit_threshold(oof.tolist(), labels, max_accuracy_drop=budget).threshold
+        threshold = fit_threshold(oof.tolist(), labels, max_accuracy_drop=budget,
+                                  budget_confidence=cfg.eval.budget_confidence, groups=groups).threshold
         p = PikHead(threshold=threshold, fit={}, columns=cols, members=members).p_know(ex)
         ceiling = fit_threshold(p.tolist(), [r["label"] for r in evals], max_accuracy_drop=allowed / len(evals))
         return {"oof_auroc": auroc(oof, y), "auroc": auroc(p, y_eval), "within_kind_auroc": within(p),
@@ -123,7 +124,7 @@ def main() -> None:
     for name, kwargs in (("without_samples", {}),
                          ("with_samples", {"sample_x": sx, "sample_labels": [r["label"] for r in samples],
                                            "sample_groups": [r["group"] for r in samples]})):
-        head, oof = fit_head(x, labels, groups, budget, **kwargs)
+        head, oof = fit_head(x, labels, groups, budget, budget_confidence=cfg.eval.budget_confidence, **kwargs)
         p = head.p_know(ex)
         chosen[name] = {"features": head.fit["features"], "l2": head.fit["l2"], "oof_auroc": head.fit["oof_auroc"],
                         "auroc": auroc(p, y_eval), "within_kind_auroc": within(p), **scored(p, head.threshold)}

@@ -52,6 +52,19 @@ def test_errors_name_file_and_key(tmp_path):
         parse_config({}, overrides=["probe.m"])
 
 
+def test_a_bounded_key_names_its_field_and_bound(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("name: x\neval:\n  max_accuracy_drop: 0.03\n  budget_confidence: 1.0\n")
+    with pytest.raises(DataError) as err:
+        load_config(path)
+    assert (err.value.line, err.value.field) == (4, "eval.budget_confidence")
+    assert "must be below 1.0, got 1.0" in str(err.value)
+    with pytest.raises(DataError, match="must be at least 0.5, got 0.3"):
+        parse_config({"eval": {"budget_confidence": 0.3}})
+    assert parse_config({"eval": {"budget_confidence": 0.9}}).eval.budget_confidence == 0.9
+    assert parse_config({}).eval.budget_confidence is None
+
+
 def test_cli_reports_a_bad_config_in_one_line(tmp_path):
     import subprocess
     import sys

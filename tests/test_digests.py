@@ -114,6 +114,8 @@ CASES: dict[str, tuple[object, list[str]]] = {
     "eval.baselines": (["oracle"], [f"eval/{b}/*" for b in BASELINES if b != "oracle"] + SAMPLES + SCORES),
     "eval.consistency_samples": (3, SAMPLES + ["eval/self-consistency/*", *SCORES]),
     "eval.max_accuracy_drop": (0.03, ["eval/rtuning/*", *FITTED, *SCORES]),
+    # Read only when set: every fitted threshold's output, as the budget itself.
+    "eval.budget_confidence": (0.9, ["eval/rtuning/*", *FITTED, *SCORES]),
 }
 
 

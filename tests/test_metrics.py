@@ -266,6 +266,43 @@ def test_fit_threshold_maximises_honesty_within_an_accuracy_budget():
     assert fit_threshold([0.5, 0.5], ["correct", "correct"]).threshold == 0.5  # refuse nothing
 
 
+def test_a_budget_held_at_a_confidence_stops_where_its_upper_bound_reaches_the_budget():
+    from knowbound.baselines import fit_threshold
+
+    scores = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    ref = ["wrong", "wrong", "correct", "wrong", "correct", "correct", "correct", "correct"]
+    # At most 2 of 8 withheld right answers: refusing below 0.5 withholds 1 (the best, honesty 0.9).
+    assert fit_threshold(scores, ref, max_accuracy_drop=0.25).threshold == 0.5
+    # At 90% the bound of 1 of 8 is 1/8 + 1.2816 * sqrt(8/7 * (7 * (1/8)^2 + (7/8)^2)) / 8
+    # = 0.125 + 1.2816 * 0.125 = 0.285 > 0.25: refusing below 0.4 is out, below 0.3 the best left.
+    held = fit_threshold(scores, ref, max_accuracy_drop=0.25, budget_confidence=0.9)
+    assert (held.threshold, held.honesty) == (0.3, pytest.approx(5 / 6))
+    # At 0.5 the bound is the share itself: the plain fit.
+    assert fit_threshold(scores, ref, max_accuracy_drop=0.25, budget_confidence=0.5).threshold == 0.5
+    with pytest.raises(ValueError, match="budget confidence must be in"):
+        fit_threshold(scores, ref, max_accuracy_drop=0.25, budget_confidence=1.0)
+    with pytest.raises(ValueError, match="2 groups for 8 scores"):
+        fit_threshold(scores, ref, max_accuracy_drop=0.25, budget_confidence=0.9, groups=["a", "b"])
+
+
+def test_the_budget_s_bound_treats_a_group_as_one_draw():
+    import math
+
+    import numpy as np
+
+    from knowbound.baselines import _share_bound
+
+    flags = np.array([True, True, False, False])
+    z = 1.2815515655446004  # the 90% quantile
+    # Four independent questions: se = sqrt(4/3 * 4 * 0.5^2) / 4.
+    assert _share_bound(4, None, 0.9)(flags) == pytest.approx(0.5 + z * math.sqrt(4 / 3) / 4)
+    # Two people of two questions each, one with both withheld: se = sqrt(2/1 * (1^2 + 1^2)) / 4 = 0.5.
+    assert _share_bound(4, ["a", "a", "b", "b"], 0.9)(flags) == pytest.approx(0.5 + z * 0.5)
+    # One person: no spread to measure; the share.
+    assert _share_bound(4, ["a"] * 4, 0.9)(flags) == 0.5
+    assert _share_bound(4, None, None)(flags) == 0.5
+
+
 def test_threshold_score_hand_computed():
     from knowbound.metrics import threshold_score
 

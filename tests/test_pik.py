@@ -88,6 +88,19 @@ def test_the_head_is_the_mean_of_its_fold_models_whose_scores_made_the_threshold
     assert not np.allclose(per_member[0], per_member[1])
 
 
+def test_a_budget_held_at_a_confidence_withholds_fewer_right_answers_out_of_fold():
+    x, labels, groups = rows("answer_band", n=300)
+    x[:, columns(("answer_band",), HIDDEN)[len(LOGPROB_FEATURES)]] += np.random.default_rng(3).normal(
+        scale=3.0, size=len(x))  # an overlap, so that the budget binds
+    right = np.array([label == "correct" for label in labels])
+    plain, oof = fit_head(x, labels, groups, 0.05)
+    held, oof_held = fit_head(x, labels, groups, 0.05, budget_confidence=0.9)
+    assert np.array_equal(oof, oof_held)  # the same head; only its threshold moves
+    withheld = lambda t: int(((oof < t) & right).sum())  # noqa: E731
+    assert held.threshold < plain.threshold
+    assert withheld(held.threshold) < withheld(plain.threshold) <= 0.05 * len(x)
+
+
 def test_a_fold_whose_rest_holds_one_class_gets_a_constant_member():
     x = np.random.default_rng(0).normal(size=(6, 6 + 5 * HIDDEN))
     labels = ["correct"] * 5 + ["wrong"]

@@ -69,7 +69,8 @@ class ThresholdFit:
 
 
 def fit_threshold(scores: Sequence[float], reference_labels: Sequence[str],
-                  labels: Sequence[str] | None = None, max_accuracy_drop: float | None = None) -> ThresholdFit:
+                  labels: Sequence[str] | None = None, max_accuracy_drop: float | None = None, *,
+                  budget_confidence: float | None = None, groups: Sequence | None = None) -> ThresholdFit:
     """The threshold t maximising honesty when answers with score < t are withheld.
 
     ``reference_labels``: the unaligned model's greedy labels (the honesty reference);
@@ -78,6 +79,15 @@ def fit_threshold(scores: Sequence[float], reference_labels: Sequence[str],
     share of the questions' right answers count (accuracy falls by the withheld right answers
     / n; the lowest candidate withholds nothing, so one always counts). Candidates are every
     distinct score and +inf (refuse all); ties in honesty go to the lower threshold.
+
+    ``budget_confidence`` (e.g. 0.9): the budget must hold not on these questions but for the
+    population they are drawn from, at that confidence. A threshold then counts only while the
+    one-sided upper confidence bound of its withheld share stays within the budget (the scan from
+    the safe end of risk-controlling thresholds, Bates et al. 2021, "Distribution-free,
+    risk-controlling prediction sets"), with a normal bound whose variance is that of a ratio over
+    ``groups`` (one per question by default; people on the knowledge world, whose facts are
+    withheld together). Without it a threshold fitted at the budget exceeds it on new questions
+    about half the time.
     """
     import numpy as np
 
@@ -89,10 +99,11 @@ def fit_threshold(scores: Sequence[float], reference_labels: Sequence[str],
         raise ValueError("cannot fit a threshold on no questions")
     ref = label_codes(reference_labels)
     own = ref if labels is None else label_codes(labels)
+    bound = _share_bound(s.size, groups, budget_confidence) if max_accuracy_drop is not None else None
     best: ThresholdFit | None = None
     for t in [*np.unique(s).tolist(), math.inf]:
         refused = s < t
-        if max_accuracy_drop is not None and (refused & (own == CORRECT)).sum() / s.size > max_accuracy_drop + 1e-12:
+        if bound is not None and bound(refused & (own == CORRECT)) > max_accuracy_drop + 1e-12:
             break  # withholding only grows with t
         new = np.where(refused, IDK, own).astype(np.int8)
         honesty = float(honesty_from_transitions(transition_matrix(ref, new))["honesty"])
@@ -100,6 +111,38 @@ def fit_threshold(scores: Sequence[float], reference_labels: Sequence[str],
             best = ThresholdFit(float(t), honesty, float(refused.mean()), int(s.size))
     assert best is not None
     return best
+
+
+def _share_bound(n: int, groups: Sequence | None, confidence: float | None) -> Callable:
+    """f(flags): the share of flagged questions, or with ``confidence`` its one-sided upper
+    confidence bound: share + z * se, se the linearised standard error of a ratio of group sums
+    (the cluster-robust variance, G / (G - 1) * sum_g (w_g - share * n_g)^2 / n^2)."""
+    import numpy as np
+
+    if confidence is None:
+        return lambda flags: flags.sum() / n
+    if not 0.5 <= confidence < 1.0:
+        raise ValueError(f"budget confidence must be in [0.5, 1), got {confidence!r}")
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(confidence)
+    if groups is None:
+        index = np.arange(n)
+    else:
+        if len(groups) != n:
+            raise ValueError(f"{len(groups)} groups for {n} scores")
+        index = np.unique(np.asarray([str(g) for g in groups]), return_inverse=True)[1].reshape(-1)
+    sizes = np.bincount(index).astype(np.float64)
+    g = sizes.size
+
+    def bound(flags):
+        share = flags.sum() / n
+        if g < 2:
+            return share
+        w = np.bincount(index, weights=flags.astype(np.float64), minlength=g)
+        return share + z * math.sqrt(g / (g - 1) * float(((w - share * sizes) ** 2).sum())) / n
+
+    return bound
 
 
 def withhold(rows: Sequence[dict], refuse: Callable[[dict], bool], refusal: str) -> list[dict]:

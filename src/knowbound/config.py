@@ -185,6 +185,11 @@ class EvalSection:
     # maximises honesty there; with this set, only among thresholds that withhold at most this
     # share of the training questions' right answers (an accuracy budget, e.g. 0.03).
     max_accuracy_drop: float | None = None
+    # With max_accuracy_drop: the confidence at which the budget must hold for new questions, not
+    # only on `train` (its upper confidence bound over people, knowledge world, or questions;
+    # knowbound.baselines.fit_threshold). None: fitted at the budget, which new questions then
+    # exceed about half the time.
+    budget_confidence: float | None = field(default=None, metadata={"minimum": 0.5, "below": 1.0})
 
 
 @dataclass(frozen=True)
@@ -278,9 +283,13 @@ def _build(cls: type, data: dict, where: str, path: str):
                 if item is not None and item not in choices:
                     raise DataError(path, f"unknown value {item!r} (known: {', '.join(choices)})",
                                     field=f"{where}.{f.name}" if where else f.name)
-        minimum = f.metadata.get("minimum")
-        if minimum is not None and f.name in kwargs and kwargs[f.name] < minimum:
-            raise DataError(path, f"must be at least {minimum}, got {kwargs[f.name]!r}",
+        minimum, below = f.metadata.get("minimum"), f.metadata.get("below")
+        value = kwargs.get(f.name)
+        if minimum is not None and value is not None and value < minimum:
+            raise DataError(path, f"must be at least {minimum}, got {value!r}",
+                            field=f"{where}.{f.name}" if where else f.name)
+        if below is not None and value is not None and value >= below:
+            raise DataError(path, f"must be below {below}, got {value!r}",
                             field=f"{where}.{f.name}" if where else f.name)
     return cls(**kwargs)
 

@@ -394,7 +394,8 @@ def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
              max_accuracy_drop: float | None = None, *, sample_x: np.ndarray | None = None,
              sample_labels: Sequence[str] = (), sample_groups: Sequence = (),
              entity_key: str | None = None,
-             swap: tuple[list[str], int, int] | None = None) -> tuple[PikHead, np.ndarray]:
+             swap: tuple[list[str], int, int] | None = None,
+             budget_confidence: float | None = None) -> tuple[PikHead, np.ndarray]:
     """Cross-fit the head (one model per fold, trained on the other folds) and fit its threshold on
     their out-of-fold P(IK); returns the head and the out-of-fold scores. ``reference_labels``: the
     greedy answers' labels (the target is "correct"); ``groups``: fold groups (people). The
@@ -410,6 +411,7 @@ def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
     the entity named by that question meta key; every candidate then competes with and without
     them, and a head that reads them records the key, so that inference computes them. ``swap``:
     (tails, k, seed) where the rows' entity features end with ``entity_contrast`` over them.
+    ``budget_confidence``: the budget's confidence over ``groups`` (``baselines.fit_threshold``).
     """
     from knowbound.baselines import fit_threshold
     from knowbound.metrics.calibration import auroc
@@ -462,7 +464,8 @@ def fit_head(x: np.ndarray, reference_labels: Sequence[str], groups: Sequence,
         scores["hidden states alone (diagnostic), l2 0.1"] = auroc(
             out_of_fold_scores(x[:, columns(TOKEN_STATES, hidden_size)[len(LOGPROB_FEATURES):]], y, folds, 1e-1), y)
     score, name, cols, l2, oof, members, spec = best
-    fit = fit_threshold(oof.tolist(), list(reference_labels), max_accuracy_drop=max_accuracy_drop)
+    fit = fit_threshold(oof.tolist(), list(reference_labels), max_accuracy_drop=max_accuracy_drop,
+                        budget_confidence=budget_confidence, groups=list(groups))
     head = PikHead(threshold=fit.threshold if math.isfinite(fit.threshold) else 1.0 + 1e-9,
                    fit={**fit.to_dict(), "oof_auroc": score, "features": name, "l2": l2,
                         "oof_auroc_by_features": scores},

@@ -17,7 +17,7 @@ from typing import Callable
 
 from knowbound.baselines import BASELINES, Baseline
 from knowbound.loop.probe import MODEL_READS, MODEL_USES, server_reads
-from knowbound.loop.rundir import ConfigView, Output, RunDir
+from knowbound.loop.rundir import ConfigView, Output, RunDir, budget_confidence, budget_reads
 from knowbound.methods.phrases import REFUSAL
 from knowbound.types import UNALIGNED
 
@@ -97,8 +97,9 @@ def _person_exposure(meta) -> float:
     return float(meta.get("person_exposure", meta.get("exposure", 0)))
 
 
-def _train_scores(run: RunDir, view: ConfigView, baseline: str) -> tuple[list[float], list[str]]:
-    """(score, unaligned greedy label) of every probed training question with a greedy label."""
+def _train_scores(run: RunDir, view: ConfigView, baseline: str) -> tuple[list[float], list[str], list]:
+    """(scores, unaligned greedy labels, groups: the person, else the question) of every probed
+    training question with a greedy label."""
     from knowbound.grading.agreement import consistency
     from knowbound.loop.label import read_knowledge
 
@@ -117,7 +118,8 @@ def _train_scores(run: RunDir, view: ConfigView, baseline: str) -> tuple[list[fl
         k = consistency_k(view)
         scores = [consistency(i.knowledge.greedy or "", i.knowledge.samples[:k], i.question.question) or 0.0
                   for i in items]
-    return scores, [i.knowledge.greedy_label for i in items]
+    return (scores, [i.knowledge.greedy_label for i in items],
+            [i.question.meta.get("person", i.question.id) for i in items])
 
 
 SCORES = {"exposure-rule": "person exposure", "max-probability": "log-probability of the greedy answer",
@@ -129,20 +131,22 @@ def _fit_output(run: RunDir, b: Baseline) -> Output:
     from knowbound.loop.eval import FIT, fit_path
 
     path = fit_path(run, b.name)
+    reads_budget = budget_reads(run.cfg)
 
     def work(view: ConfigView) -> None:
         from knowbound.baselines import fit_threshold
         from knowbound.io import write_json
 
-        scores, reference = _train_scores(run, view, b.name)
-        fit = fit_threshold(scores, reference, max_accuracy_drop=view.eval.max_accuracy_drop)
+        scores, reference, groups = _train_scores(run, view, b.name)
+        fit = fit_threshold(scores, reference, max_accuracy_drop=view.eval.max_accuracy_drop,
+                            budget_confidence=budget_confidence(view, reads_budget), groups=groups)
         path.parent.mkdir(parents=True, exist_ok=True)
         score = SCORES[b.name]
         write_json(path, {**fit.to_dict(), "score": score, "fitted_on": "train"})
         run.log(f"eval: {b.name}: refuses below {score} {fit.threshold:.3f} "
                 f"(fitted on train: honesty {fit.honesty:.3f}, refusals {fit.refusal_rate:.3f})")
 
-    reads = ("eval.max_accuracy_drop",) + (CONSISTENCY_READS if b.name == "self-consistency" else ())
+    reads = reads_budget + (CONSISTENCY_READS if b.name == "self-consistency" else ())
     after = ("questions/train", "label") + (("probe",) if b.name == "max-probability" else ())
     return Output(f"eval/{b.name}/{FIT}", (path,), work, reads=reads, after=after, identity={"baseline": b.name})
 

@@ -21,7 +21,7 @@ from typing import Sequence
 
 from knowbound.errors import KnowboundError
 from knowbound.loop.probe import MODEL_READS, server_reads
-from knowbound.loop.rundir import ConfigView, Output, RunDir, StageResult
+from knowbound.loop.rundir import ConfigView, Output, RunDir, StageResult, budget_confidence, budget_reads
 from knowbound.methods import Method, get_method
 from knowbound.methods.phrases import REFUSAL, RTUNING_QUESTION, RTUNING_SURE, RTUNING_UNSURE
 from knowbound.types import UNALIGNED, Prediction, Question, SamplingParams
@@ -230,6 +230,7 @@ def _fit_output(run: RunDir, model: str, method: Method) -> Output:
     """The threshold of a method that abstains by threshold, fitted on its answers to `train`."""
     key = f"eval/{model}/{FIT}"
     path = fit_path(run, model)
+    reads_budget = budget_reads(run.cfg)
 
     def work(view: ConfigView) -> None:
         from knowbound.baselines import fit_threshold
@@ -248,15 +249,18 @@ def _fit_output(run: RunDir, model: str, method: Method) -> Output:
             run.log(f"eval: {model}: no answer to train states a confidence; nothing will be withheld")
             fit = ThresholdFit(0.0, 0.0, 0.0, 0)
         else:
+            person = {q.id: q.meta.get("person", q.id) for q in questions}
             fit = fit_threshold([r.confidence for r in ok], [reference[r.id] for r in ok], [r.label for r in ok],
-                                max_accuracy_drop=view.eval.max_accuracy_drop)
+                                max_accuracy_drop=view.eval.max_accuracy_drop,
+                                budget_confidence=budget_confidence(view, reads_budget),
+                                groups=[person[r.id] for r in ok])
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, {**fit.to_dict(), "score": "confidence", "fitted_on": "train"})
         run.log(f"eval: {model}: abstains below confidence {fit.threshold:.3f} "
                 f"(fitted on train: honesty {fit.honesty:.3f}, refusals {fit.refusal_rate:.3f})")
 
     reads, uses, identity = _model_declarations(run, model, method)
-    return Output(key, (path,), work, reads=reads + ("eval.max_accuracy_drop",), uses=uses,
+    return Output(key, (path,), work, reads=reads + reads_budget, uses=uses,
                   after=("questions/train", "label", f"train/{model}"), identity=identity)
 
 

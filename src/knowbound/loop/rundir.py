@@ -317,3 +317,15 @@ def open_run(path: str | Path, log: Log = print) -> RunDir:
     # The directory may have moved since: it is where it is now.
     cfg = dataclasses.replace(cfg, runs_dir=str(path.parent), name=path.name)
     return prepare(cfg, log)
+
+
+def budget_reads(cfg) -> tuple[str, ...]:
+    """The config keys of a threshold fitted under the accuracy budget: ``eval.budget_confidence``
+    only where it is set, so the runs that leave it unset keep their digests."""
+    return ("eval.max_accuracy_drop",) + (("eval.budget_confidence",) if cfg.eval.budget_confidence is not None
+                                          else ())
+
+
+def budget_confidence(view: "ConfigView", reads: tuple[str, ...]) -> float | None:
+    """``eval.budget_confidence`` through ``view`` where ``reads`` (``budget_reads``) declares it."""
+    return view.eval.budget_confidence if "eval.budget_confidence" in reads else None

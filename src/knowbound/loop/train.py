@@ -10,7 +10,7 @@ import dataclasses
 
 from knowbound.config import RunConfig, TrainConfig, build_section, to_dict
 from knowbound.errors import KnowboundError
-from knowbound.loop.rundir import ConfigView, Output, RunDir, StageResult, fill
+from knowbound.loop.rundir import ConfigView, Output, RunDir, StageResult, budget_confidence, budget_reads, fill
 from knowbound.methods import Method, get_method, trained_methods
 
 NAME = "train"
@@ -60,8 +60,9 @@ def outputs(run: RunDir) -> list[Output]:
 
 
 # What a P(IK) head's training reads: how the unaligned model is asked (its features come from a
-# forward pass over the question and its greedy answer) and the threshold's accuracy budget.
-HEAD_READS = ("prompt", "model.prompt_format", "model.dtype", "eval.max_accuracy_drop")
+# forward pass over the question and its greedy answer); and the threshold's accuracy budget
+# (budget_reads).
+HEAD_READS = ("prompt", "model.prompt_format", "model.dtype")
 HEAD_USES = ("model.device", "model.max_batch_size", "model.threads")
 
 
@@ -71,6 +72,7 @@ def _head_output(run: RunDir, method: Method) -> Output:
     entity_reads = ("build.pik_entity",) if run.cfg.build.pik_entity else ()
     if run.cfg.build.pik_entity and run.cfg.build.pik_swaps:
         entity_reads += ("build.pik_swaps", "seed")
+    reads = HEAD_READS + budget_reads(run.cfg) + entity_reads
 
     def work(view: ConfigView) -> None:
         from knowbound.backends import open_backend
@@ -107,13 +109,14 @@ def _head_output(run: RunDir, method: Method) -> Output:
         sample_x = features(True, True) if samples else None
         head, _ = fit_head(x, [r["label"] for r in greedy], [r["group"] for r in greedy], view.eval.max_accuracy_drop,
                            sample_x=sample_x, sample_labels=[r["label"] for r in samples],
-                           sample_groups=[r["group"] for r in samples], entity_key=key, swap=swap)
+                           sample_groups=[r["group"] for r in samples], entity_key=key, swap=swap,
+                           budget_confidence=budget_confidence(view, reads))
         head.save(path)
         run.log(f"train: {name}: a P(IK) head on {head.fit['features']} of {len(greedy)} answers; out-of-fold AUROC "
                 f"{head.fit['oof_auroc']:.3f}, refuses below P(IK) {head.threshold:.3f} (out-of-fold honesty "
                 f"{head.fit['honesty']:.3f})")
 
-    return Output(f"train/{name}", (path,), work, reads=HEAD_READS + entity_reads, uses=HEAD_USES,
+    return Output(f"train/{name}", (path,), work, reads=reads, uses=HEAD_USES,
                   after=(f"build/{name}",), identity={"model": run.model_id})
 
 
