@@ -114,8 +114,7 @@ CASES: dict[str, tuple[object, list[str]]] = {
     "eval.baselines": (["oracle"], [f"eval/{b}/*" for b in BASELINES if b != "oracle"] + SAMPLES + SCORES),
     "eval.consistency_samples": (3, SAMPLES + ["eval/self-consistency/*", *SCORES]),
     "eval.max_accuracy_drop": (0.03, ["eval/rtuning/*", *FITTED, *SCORES]),
-    # Read only when set: every fitted threshold's output, as the budget itself.
-    "eval.budget_confidence": (0.9, ["eval/rtuning/*", *FITTED, *SCORES]),
+    "eval.budget_confidence": (0.9, []),  # read only with eval.max_accuracy_drop (below)
 }
 
 
@@ -233,3 +232,21 @@ def test_the_heads_keys_redo_only_the_head(base, before, change, patterns):
     assert redone == {k for k in first if any(fnmatch.fnmatchcase(k, p) for p in patterns)}
     if patterns:
         assert "train/pik" in redone and not redone & {"probe", "label", "build/absolute", "train/absolute"}
+
+
+@pytest.mark.parametrize(("before", "patterns"), [
+    ({}, []),  # without a budget the confidence changes nothing
+    ({"max_accuracy_drop": 0.03}, [*HEAD_OUTPUTS, "eval/rtuning/*", *FITTED]),
+])
+def test_the_budget_s_confidence_redoes_every_fitted_threshold(base, before, patterns):
+    """eval.budget_confidence: the head's, R-Tuning's and the fitted baselines' thresholds, and
+    what reads them, only where the run has a budget."""
+    root, config, _ = base
+    config = copy.deepcopy(config)
+    config["methods"] = [*METHODS, "pik"]
+    config["eval"] = {**config["eval"], **before}
+    first = prepare(parse_config(config), log=lambda _: None).digests
+    config["eval"]["budget_confidence"] = 0.9
+    second = prepare(parse_config(config), log=lambda _: None).digests
+    redone = {k for k in first.keys() | second.keys() if first.get(k) != second.get(k)}
+    assert redone == {k for k in first if any(fnmatch.fnmatchcase(k, p) for p in patterns)}

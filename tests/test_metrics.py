@@ -298,8 +298,11 @@ def test_the_budget_s_bound_treats_a_group_as_one_draw():
     assert _share_bound(4, None, 0.9)(flags) == pytest.approx(0.5 + z * math.sqrt(4 / 3) / 4)
     # Two people of two questions each, one with both withheld: se = sqrt(2/1 * (1^2 + 1^2)) / 4 = 0.5.
     assert _share_bound(4, ["a", "a", "b", "b"], 0.9)(flags) == pytest.approx(0.5 + z * 0.5)
-    # One person: no spread to measure; the share.
-    assert _share_bound(4, ["a"] * 4, 0.9)(flags) == 0.5
+    # One person: no spread to bound with, so nothing withheld is within any budget.
+    assert _share_bound(4, ["a"] * 4, 0.9)(flags) == math.inf
+    assert _share_bound(4, ["a"] * 4, 0.9)(np.zeros(4, dtype=bool)) == 0.0
+    # Groups are the values themselves: 1 and "1" are two people.
+    assert _share_bound(4, [1, "1", 2, "2"], 0.9)(flags) == pytest.approx(0.5 + z * math.sqrt(4 / 3) / 4)
     assert _share_bound(4, None, None)(flags) == 0.5
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from knowbound.cli import main
 from knowbound.io import read_jsonl, write_jsonl
@@ -364,3 +365,30 @@ def test_set_roles_come_from_the_config_or_the_source():
     assert set_roles(config, ["test", "invented", "popular", "topic", "mine", "pq"]) == {
         "test": "in-domain", "invented": "unanswerable", "popular": "known", "topic": "ood", "mine": "known",
         "pq": "unanswerable"}
+
+
+def test_the_fitted_thresholds_state_the_budget_they_hold():
+    from knowbound.report.sections import budget_note
+
+    assert budget_note({"eval": {"max_accuracy_drop": 0.03, "budget_confidence": 0.9}}) == (
+        "Each threshold maximises honesty on train among those that withhold at most 3.0% of the questions' right "
+        "answers, held for new questions at 90% confidence: the upper confidence bound of the withheld share on "
+        "train (clustered by person where questions name one) is within it (eval.max_accuracy_drop, "
+        "eval.budget_confidence).")
+    assert budget_note({"eval": {"max_accuracy_drop": 0.05}}).startswith(
+        "Each threshold maximises honesty on train among those that withhold at most 5.0% of")
+    assert "confidence:" not in budget_note({"eval": {"max_accuracy_drop": 0.05}})
+    assert budget_note({"eval": {}}) is None and budget_note(None) is None and budget_note({"eval": [1]}) is None
+
+
+def test_a_run_with_a_budget_says_so_under_its_fitted_thresholds(tmp_path):
+    run_dir = make_fake_run(tmp_path / "run", seed=4, n_per_set=20, methods=("absolute", "rtuning"), sets=("test",))
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    config["eval"] = {**(config.get("eval") or {}), "max_accuracy_drop": 0.03, "budget_confidence": 0.9}
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    (run_dir / "predictions" / "rtuning" / "_fit.json").write_text(json.dumps(
+        {"threshold": 0.4, "honesty": 0.6, "refusal_rate": 0.1, "n": 20, "score": "confidence", "fitted_on": "train"}))
+    _, md_path = write_report(run_dir)
+    md = md_path.read_text(encoding="utf-8")
+    fits = md.index("Thresholds fitted on train")
+    assert md.index("withhold at most 3.0% of the questions' right answers, held for new questions at 90%") > fits

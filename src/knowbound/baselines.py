@@ -104,7 +104,10 @@ def fit_threshold(scores: Sequence[float], reference_labels: Sequence[str],
     for t in [*np.unique(s).tolist(), math.inf]:
         refused = s < t
         if bound is not None and bound(refused & (own == CORRECT)) > max_accuracy_drop + 1e-12:
-            break  # withholding only grows with t
+            # The withheld share only grows with t, so without a confidence no later threshold
+            # fits; its bound need not (the spread can shrink), but the scan from the safe end
+            # stops at the first threshold out of the budget all the same (Bates et al.).
+            break
         new = np.where(refused, IDK, own).astype(np.int8)
         honesty = float(honesty_from_transitions(transition_matrix(ref, new))["honesty"])
         if best is None or honesty > best.honesty + 1e-12:
@@ -116,7 +119,8 @@ def fit_threshold(scores: Sequence[float], reference_labels: Sequence[str],
 def _share_bound(n: int, groups: Sequence | None, confidence: float | None) -> Callable:
     """f(flags): the share of flagged questions, or with ``confidence`` its one-sided upper
     confidence bound: share + z * se, se the linearised standard error of a ratio of group sums
-    (the cluster-robust variance, G / (G - 1) * sum_g (w_g - share * n_g)^2 / n^2)."""
+    (the cluster-robust variance, G / (G - 1) * sum_g (w_g - share * n_g)^2 / n^2). One group
+    gives no spread to bound with: any flag is then out of every budget (inf)."""
     import numpy as np
 
     if confidence is None:
@@ -131,14 +135,15 @@ def _share_bound(n: int, groups: Sequence | None, confidence: float | None) -> C
     else:
         if len(groups) != n:
             raise ValueError(f"{len(groups)} groups for {n} scores")
-        index = np.unique(np.asarray([str(g) for g in groups]), return_inverse=True)[1].reshape(-1)
+        ids: dict = {}
+        index = np.asarray([ids.setdefault(g, len(ids)) for g in groups], dtype=np.int64)
     sizes = np.bincount(index).astype(np.float64)
     g = sizes.size
 
     def bound(flags):
         share = flags.sum() / n
         if g < 2:
-            return share
+            return share if share == 0 else math.inf
         w = np.bincount(index, weights=flags.astype(np.float64), minlength=g)
         return share + z * math.sqrt(g / (g - 1) * float(((w - share * sizes) ** 2).sum())) / n
 

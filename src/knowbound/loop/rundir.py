@@ -321,9 +321,10 @@ def open_run(path: str | Path, log: Log = print) -> RunDir:
 
 def budget_reads(cfg) -> tuple[str, ...]:
     """The config keys of a threshold fitted under the accuracy budget: ``eval.budget_confidence``
-    only where it is set, so the runs that leave it unset keep their digests."""
-    return ("eval.max_accuracy_drop",) + (("eval.budget_confidence",) if cfg.eval.budget_confidence is not None
-                                          else ())
+    only where it and the budget are set (without a budget it changes nothing), so the runs that
+    leave it unset keep their digests."""
+    held = cfg.eval.budget_confidence is not None and cfg.eval.max_accuracy_drop is not None
+    return ("eval.max_accuracy_drop",) + (("eval.budget_confidence",) if held else ())
 
 
 def budget_confidence(view: "ConfigView", reads: tuple[str, ...]) -> float | None:

@@ -142,7 +142,25 @@ def learning_section(run: RunData, main: str) -> Section | None:
                      for name, f in fits)
         blocks.append(Table(("model", "refuses below", "threshold", "honesty on train", "refusals on train"), rows,
                             title="Thresholds fitted on train", id="table-fits"))
+        if note := budget_note(run.config):
+            blocks.append(Note(note))
     return Section("learning", "Learning, not familiarity", tuple(blocks))
+
+
+def budget_note(config: dict | None) -> str | None:
+    """How the run's thresholds were fitted under its accuracy budget (``eval.max_accuracy_drop``,
+    ``eval.budget_confidence``); None without a budget."""
+    section = (config or {}).get("eval") if isinstance(config, dict) else None
+    drop = section.get("max_accuracy_drop") if isinstance(section, dict) else None
+    if not isinstance(drop, (int, float)):
+        return None
+    text = (f"Each threshold maximises honesty on train among those that withhold at most {drop:.1%} of the "
+            "questions' right answers")
+    held = section.get("budget_confidence")
+    if isinstance(held, (int, float)):
+        text += (f", held for new questions at {held:.0%} confidence: the upper confidence bound of the withheld "
+                 "share on train (clustered by person where questions name one) is within it")
+    return text + " (eval.max_accuracy_drop, eval.budget_confidence)."
 
 
 def calibration_section(run: RunData, main: str, styles) -> Section:
