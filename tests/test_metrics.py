@@ -306,6 +306,13 @@ def test_the_budget_s_bound_treats_a_group_as_one_draw():
     assert _share_bound(4, None, None)(flags) == 0.5
 
 
+def test_a_question_s_group_is_its_person_else_itself():
+    from knowbound.types import Question
+
+    assert Question(id="q1", question="?", meta={"person": "p7"}).group == "p7"
+    assert Question(id="q1", question="?").group == "q1"
+
+
 def test_threshold_score_hand_computed():
     from knowbound.metrics import threshold_score
 

@@ -377,7 +377,7 @@ def test_the_fitted_thresholds_state_the_budget_they_hold():
         "eval.budget_confidence).")
     assert budget_note({"eval": {"max_accuracy_drop": 0.05}}).startswith(
         "Each threshold maximises honesty on train among those that withhold at most 5.0% of")
-    assert "confidence:" not in budget_note({"eval": {"max_accuracy_drop": 0.05}})
+    assert budget_note({"eval": {"max_accuracy_drop": 0.05}}).endswith("right answers (eval.max_accuracy_drop).")
     assert budget_note({"eval": {}}) is None and budget_note(None) is None and budget_note({"eval": [1]}) is None
 
 

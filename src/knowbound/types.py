@@ -42,6 +42,13 @@ class Question:
     answer_index: int | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def group(self) -> Any:
+        """The unit whose questions stand or fall together: the person on the knowledge world
+        (``meta.person``), else the question itself. The P(IK) head's folds and the accuracy
+        budget's bound (``baselines.fit_threshold``) count by it."""
+        return self.meta.get("person", self.id)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,

@@ -119,7 +119,7 @@ def _train_scores(run: RunDir, view: ConfigView, baseline: str) -> tuple[list[fl
         scores = [consistency(i.knowledge.greedy or "", i.knowledge.samples[:k], i.question.question) or 0.0
                   for i in items]
     return (scores, [i.knowledge.greedy_label for i in items],
-            [i.question.meta.get("person", i.question.id) for i in items])
+            [i.question.group for i in items])
 
 
 SCORES = {"exposure-rule": "person exposure", "max-probability": "log-probability of the greedy answer",

@@ -249,11 +249,11 @@ def _fit_output(run: RunDir, model: str, method: Method) -> Output:
             run.log(f"eval: {model}: no answer to train states a confidence; nothing will be withheld")
             fit = ThresholdFit(0.0, 0.0, 0.0, 0)
         else:
-            person = {q.id: q.meta.get("person", q.id) for q in questions}
+            group = {q.id: q.group for q in questions}
             fit = fit_threshold([r.confidence for r in ok], [reference[r.id] for r in ok], [r.label for r in ok],
                                 max_accuracy_drop=view.eval.max_accuracy_drop,
                                 budget_confidence=budget_confidence(view, reads_budget),
-                                groups=[person[r.id] for r in ok])
+                                groups=[group[r.id] for r in ok])
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, {**fit.to_dict(), "score": "confidence", "fitted_on": "train"})
         run.log(f"eval: {model}: abstains below confidence {fit.threshold:.3f} "

@@ -237,7 +237,7 @@ def build_pik(items: Sequence[ProbeItem], opts: BuildOptions) -> list[dict]:
             continue
         prompt = render_prompt(opts.prompt, i.question)
         row = {"question_id": i.question.id, "prompt": prompt,
-               "answer": i.greedy, "label": i.greedy_label, "group": i.question.meta.get("person", i.question.id),
+               "answer": i.greedy, "label": i.greedy_label, "group": i.question.group,
                "known": i.greedy_label == "correct"}
         if opts.pik_entity:
             row["entity"] = entity_of(i.question, opts.pik_entity, prompt)

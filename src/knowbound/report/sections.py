@@ -157,10 +157,11 @@ def budget_note(config: dict | None) -> str | None:
     text = (f"Each threshold maximises honesty on train among those that withhold at most {drop:.1%} of the "
             "questions' right answers")
     held = section.get("budget_confidence")
-    if isinstance(held, (int, float)):
-        text += (f", held for new questions at {held:.0%} confidence: the upper confidence bound of the withheld "
-                 "share on train (clustered by person where questions name one) is within it")
-    return text + " (eval.max_accuracy_drop, eval.budget_confidence)."
+    if not isinstance(held, (int, float)):
+        return text + " (eval.max_accuracy_drop)."
+    return text + (f", held for new questions at {held:.0%} confidence: the upper confidence bound of the withheld "
+                   "share on train (clustered by person where questions name one) is within it "
+                   "(eval.max_accuracy_drop, eval.budget_confidence).")
 
 
 def calibration_section(run: RunData, main: str, styles) -> Section:
