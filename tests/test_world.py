@@ -102,6 +102,18 @@ def v2_cfg(seed=0):
                                        name_pools=(30, 32)))
 
 
+def test_v2_wide_is_v2s_world_with_a_larger_model():
+    wide = preset("v2-wide", seed=3)
+    small = v2_cfg(seed=3)
+    assert (wide.model.hidden_size, wide.model.num_hidden_layers, wide.pretrain.lr) == (256, 6, 2e-3)
+    assert (wide.people, wide.pretrain.epochs, wide.chat) == (preset("v2", seed=3).people, 16, preset("v2").chat)
+    assert wide.hash() != preset("v2", seed=3).hash()
+    # The same people, corpus and questions for the same seed: only the model differs.
+    a, b = generate(replace(wide, people=small.people)), generate(small)
+    assert a.corpus == b.corpus
+    assert [(p.name, p.facts, p.exposure) for p in a.people] == [(p.name, p.facts, p.exposure) for p in b.people]
+
+
 def test_v2_names_are_new_combinations_of_seen_words():
     world = generate(v2_cfg())
     corpus_words = {w.strip(".") for doc in world.corpus for w in doc.split()}

@@ -135,6 +135,19 @@ def _v2() -> WorldConfig:
     )
 
 
+def _v2_wide() -> WorldConfig:
+    # World v2's people, corpus and questions (the same files for the same seed) with a wider and
+    # deeper model: 6.5M parameters (hidden 256, 6 layers) against v2's 2.5M, pretrained at half
+    # the learning rate (at v2's 4e-3 it learned fewer facts still). A control, not the demo's: it
+    # asks whether a fine-tuned refusal fails on v2 for want of capacity. It does not: its hidden
+    # states separate right from wrong answers no better than v2's, and it reads fewer facts in
+    # the same 16 epochs (BENCHMARKS.md, "More capacity: world v2-wide"). About 2.5x v2's build.
+    base = _v2()
+    return replace(base, preset="v2-wide",
+                   model=ModelConfig(hidden_size=256, intermediate_size=1024, num_hidden_layers=6, num_attention_heads=8),
+                   pretrain=replace(base.pretrain, lr=2e-3))
+
+
 def _micro() -> WorldConfig:
     # For tests: builds in seconds and learns just enough to answer and to be taught to refuse.
     return WorldConfig(
@@ -146,7 +159,7 @@ def _micro() -> WorldConfig:
     )
 
 
-PRESETS = {"v2": _v2, "tiny": WorldConfig, "small": _small, "micro": _micro}
+PRESETS = {"v2": _v2, "v2-wide": _v2_wide, "tiny": WorldConfig, "small": _small, "micro": _micro}
 
 
 def preset(name: str, seed: int = 0) -> WorldConfig:
