@@ -10,7 +10,9 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="world_command", metavar="ACTION", required=True)
     build = sub.add_parser("build", help="generate the world and train its models (cached by config hash)")
-    build.add_argument("--preset", default="v2", help="v2 (the demo's), v2-wide (v2 with a 6.5M-parameter model), tiny (world v1), small, or micro (tests)")
+    build.add_argument("--preset", default="v2",
+                       help="v2 (the demo's), v2-wide (v2 with a 6.5M-parameter model), tiny (world v1), small, "
+                            "or micro (tests)")
     build.add_argument("--seed", type=int, default=0)
     build.add_argument("--out", type=Path, default=None,
                        help="cache directory (default: $KNOWBOUND_CACHE/worlds or ~/.cache/knowbound/worlds)")

@@ -150,7 +150,7 @@ def learning_section(run: RunData, main: str) -> Section | None:
 def budget_note(config: dict | None) -> str | None:
     """How the run's thresholds were fitted under its accuracy budget (``eval.max_accuracy_drop``,
     ``eval.budget_confidence``); None without a budget."""
-    section = (config or {}).get("eval") if isinstance(config, dict) else None
+    section = config.get("eval") if isinstance(config, dict) else None
     drop = section.get("max_accuracy_drop") if isinstance(section, dict) else None
     if not isinstance(drop, (int, float)):
         return None

@@ -141,10 +141,11 @@ def _v2_wide() -> WorldConfig:
     # the learning rate (at v2's 4e-3 it learned fewer facts still). A control, not the demo's: it
     # asks whether a fine-tuned refusal fails on v2 for want of capacity. It does not: its hidden
     # states separate right from wrong answers no better than v2's, and it reads fewer facts in
-    # the same 16 epochs (BENCHMARKS.md, "More capacity: world v2-wide"). About 2.5x v2's build.
+    # the same 16 epochs (BENCHMARKS.md, "More capacity: world v2-wide"). About twice v2's build time.
     base = _v2()
     return replace(base, preset="v2-wide",
-                   model=ModelConfig(hidden_size=256, intermediate_size=1024, num_hidden_layers=6, num_attention_heads=8),
+                   model=ModelConfig(hidden_size=256, intermediate_size=1024, num_hidden_layers=6,
+                                     num_attention_heads=8),
                    pretrain=replace(base.pretrain, lr=2e-3))
 
 
