@@ -11,11 +11,22 @@ ROOT = Path(__file__).resolve().parents[1]
 TRAINED = ("absolute", "confidence-num", "confidence-verb", "multisample", "rtuning", "dpo", "pik")
 
 
+# The MKL branch the README's demo table was measured with (README.md: Intel CPUs, the portable mode).
+README_MKL_BRANCH = "AVX2"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("demo")
+    return knowbound.run(ROOT / "configs" / "demo.yaml",
+                         [f"runs_dir={tmp_path / 'runs'}", f"model.world_dir={tmp_path / 'worlds'}"],
+                         log=lambda _: None)
+
+
 @pytest.mark.slow
-def test_demo_meets_the_bars(tmp_path):
-    result = knowbound.run(ROOT / "configs" / "demo.yaml",
-                           [f"runs_dir={tmp_path / 'runs'}", f"model.world_dir={tmp_path / 'worlds'}"],
-                           log=lambda _: None)
+def test_demo_meets_the_bars(demo):
+    # The claims, which hold whatever CPU computes them.
+    result = demo
     metrics = result.metrics
     unaligned = metrics["unaligned"]["test"]
     assert unaligned["idk"] < 0.02
@@ -31,7 +42,20 @@ def test_demo_meets_the_bars(tmp_path):
     assert metrics["oracle"]["test"]["honesty"] == 1.0 and metrics["always-abstain"]["test"]["honesty"] == 0.5
     probe = json.loads((result.run_dir / "probe.json").read_text())
     assert probe["auroc_expected_accuracy_seen"] > 0.85
-    # The README's demo table is what a fresh clone gets: honesty and accuracy on `test`.
+
+
+@pytest.mark.slow
+def test_demo_reproduces_the_readme_table(demo):
+    # The README's demo table is what a fresh clone gets, honesty and accuracy on `test`, where MKL
+    # computes with the branch it was measured with: it takes AVX2 on Intel CPUs only, and another
+    # CPU trains another world (knowbound.cpu; BENCHMARKS.md, "Floating point across CPUs").
+    from knowbound import cpu
+
+    branch = cpu.describe()["mkl_branch"]
+    if cpu.mode() != "portable" or branch != README_MKL_BRANCH:
+        pytest.skip(f"the README's table was measured with MKL's {README_MKL_BRANCH} branch in the portable mode; "
+                    f"this machine computes in the {cpu.mode()} mode with MKL's {branch} branch")
+    result, metrics = demo, demo.metrics
     readme = readme_table()
     versions = json.loads((result.run_dir / "manifest.json").read_text())["versions"]
     assert set(readme) == set(metrics)

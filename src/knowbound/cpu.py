@@ -1,4 +1,5 @@
-"""Portable CPU arithmetic: the same floating-point results on every x86-64 CPU with AVX2.
+"""Portable CPU arithmetic: the same floating-point results on every Intel x86-64 CPU with AVX2
+(the default), or on every x86-64 CPU with AVX2 (``KNOWBOUND_CPU=compatible``).
 
 PyTorch's own CPU kernels and the math libraries under it (MKL, oneDNN, numpy's OpenBLAS) choose
 their code by the processor: AVX2, AVX-512, AMX. The paths add numbers in different orders, so the
@@ -16,8 +17,19 @@ leaves all of them alone: faster on a CPU with AVX-512 (world v2 builds in about
 against 5), but the numbers are then that CPU's. Other architectures (ARM) have their own kernels
 and their own numbers. A GPU computes with its own kernels and is not affected either way.
 
-Every run's manifest and every world's ``world.json`` record the mode and the kernels torch used
-(``describe``); a world is cached apart for each mode (``world_tag``).
+MKL honours a named branch such as AVX2 only on Intel CPUs: on any other CPU (AMD's EPYC, say)
+it silently computes with its AUTO branch instead (Intel's CNR guide says so, and
+``mkl_branch`` reads it back: ``AUTO`` on an AMD EPYC). There the portable mode gives that CPU's
+numbers, not an Intel machine's: world v2's seed-0 chat model answered 73% of the facts stated
+once on an AMD EPYC, against 83% on Intel CPUs. ``summary`` says so in a run's log. MKL's
+COMPATIBLE branch (SSE2 without rcpps/rsqrtps) is the one it runs alike on Intel and non-Intel
+CPUs: ``KNOWBOUND_CPU=compatible`` is the portable mode with that branch, for numbers that do not
+depend on the CPU's vendor, at the cost of MKL's slower kernels (BENCHMARKS.md, "Floating point
+across CPUs").
+
+Every run's manifest and every world's ``world.json`` record the mode, the kernels torch used and
+MKL's branch (``describe``); a world is cached apart for each mode, and for each MKL branch
+(``world_tag``).
 """
 
 from __future__ import annotations
@@ -25,7 +37,7 @@ from __future__ import annotations
 import os
 
 ENV = "KNOWBOUND_CPU"
-MODES = ("portable", "native")
+MODES = ("portable", "compatible", "native")
 # What the portable mode sets, before the library reads it (each at its first computation).
 PORTABLE_ENV = {
     "ATEN_CPU_CAPABILITY": "avx2",   # PyTorch's vectorised kernels
@@ -36,6 +48,11 @@ PORTABLE_ENV = {
     "ONEDNN_MAX_CPU_ISA": "AVX2",    # oneDNN (mkldnn)
     "OPENBLAS_CORETYPE": "Haswell",  # the OpenBLAS that numpy's wheels bundle
 }
+# The compatible mode: the same, with MKL on the one branch it runs alike on every vendor's CPU.
+COMPATIBLE_ENV = {**PORTABLE_ENV, "MKL_CBWR": "COMPATIBLE,STRICT"}
+# MKL's code branches by the value ``mkl_cbwr_get(MKL_CBWR_BRANCH)`` returns (mkl_service.h).
+MKL_BRANCHES = {1: "OFF", 2: "AUTO", 3: "COMPATIBLE", 4: "SSE2", 6: "SSSE3", 7: "SSE4_1", 8: "SSE4_2", 9: "AVX",
+                10: "AVX2", 11: "AVX512_MIC", 12: "AVX512", 13: "AVX512_MIC_E1", 14: "AVX512_E1"}
 
 
 def mode() -> str:
@@ -49,14 +66,16 @@ def mode() -> str:
 
 
 def pin() -> dict[str, str]:
-    """In portable mode, set each of ``PORTABLE_ENV`` the user has not set; returns what it set.
+    """In portable mode, set each of ``PORTABLE_ENV`` the user has not set (in compatible mode, of
+    ``COMPATIBLE_ENV``); returns what it set.
 
     Takes effect for libraries that have not computed anything yet (they read these variables at
     their first use, not at import), and for every process started afterwards."""
-    if os.environ.get(ENV, "").strip().lower() == "native":
+    chosen = os.environ.get(ENV, "").strip().lower()
+    if chosen == "native":
         return {}
     done = {}
-    for key, value in PORTABLE_ENV.items():
+    for key, value in (COMPATIBLE_ENV if chosen == "compatible" else PORTABLE_ENV).items():
         if key not in os.environ:
             os.environ[key] = done[key] = value
     return done
@@ -64,12 +83,47 @@ def pin() -> dict[str, str]:
 
 def world_tag() -> str:
     """What a world's cache key adds for the mode: ``avx2`` in portable mode, so a world built with
-    native kernels (by this mode or by a knowbound before it) is never taken for a portable one."""
-    return "avx2" if mode() == "portable" else ""
+    native kernels (by this mode or by a knowbound before it) is never taken for a portable one;
+    ``avx2-mkl-auto`` (say) where MKL does not take its AVX2 branch (a non-Intel CPU), so a cache
+    shared by two vendors' machines keeps their different worlds apart; ``compatible`` in that mode."""
+    chosen = mode()
+    if chosen == "native":
+        return ""
+    if chosen == "compatible":
+        return "compatible"
+    branch = mkl_branch()
+    return "avx2" if branch in (None, "AVX2") else f"avx2-mkl-{branch.lower()}"
+
+
+def mkl_branch() -> str | None:
+    """The code branch MKL computes with, as MKL itself reports it (``mkl_cbwr_get``, read from the
+    MKL that torch links): ``AVX2`` where the portable mode's request holds, ``AUTO`` where MKL does
+    not honour it (a non-Intel CPU), ``COMPATIBLE`` in compatible mode; ``OFF`` without
+    ``MKL_CBWR``. None where torch links no MKL (ARM) or its MKL does not say. MKL reads its
+    variables once per process, at the first such question or computation: ask after ``pin``."""
+    import ctypes
+    from pathlib import Path
+
+    try:
+        import torch
+
+        libs = sorted((Path(torch.__file__).parent / "lib").glob("libtorch_cpu.*"))
+        get = ctypes.CDLL(str(libs[0])).mkl_serv_cbwr_get if libs else None
+    except (ImportError, OSError, AttributeError):
+        return None
+    if get is None:
+        return None
+    get.restype, get.argtypes = ctypes.c_int, [ctypes.c_int]
+    value = get(1)  # MKL_CBWR_BRANCH; an error is negative
+    if value <= 0:
+        return None
+    value &= 0xFFFF  # without the STRICT flag
+    return MKL_BRANCHES.get(value, str(value))
 
 
 def describe() -> dict:
-    """The mode, the variables in effect, and the kernels torch dispatches to (None without torch)."""
+    """The mode, the variables in effect, the kernels torch dispatches to (None without torch) and
+    MKL's branch (``mkl_branch``)."""
     out: dict = {"mode": mode(), "env": {k: os.environ.get(k) for k in PORTABLE_ENV}}
     try:
         import torch
@@ -77,6 +131,7 @@ def describe() -> dict:
         out["torch_capability"] = torch.backends.cpu.get_cpu_capability()
     except ImportError:  # pragma: no cover - torch is a core dependency
         out["torch_capability"] = None
+    out["mkl_branch"] = mkl_branch()
     return out
 
 
@@ -86,7 +141,13 @@ def summary() -> str:
     cap = d["torch_capability"]
     if d["mode"] == "native":
         return f"cpu: native kernels (torch {cap}, {ENV}=native): the numbers are this CPU's"
+    name = d["mode"]
     if cap is not None and cap != "AVX2":
-        return (f"cpu: portable kernels asked for, but torch computes with {cap} "
+        return (f"cpu: {name} kernels asked for, but torch computes with {cap} "
                 f"(ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY')}): the numbers are this CPU's")
-    return f"cpu: portable kernels (torch {cap}, MKL_CBWR={os.environ.get('MKL_CBWR')})"
+    branch, asked = d["mkl_branch"], os.environ.get("MKL_CBWR", "")
+    if branch is not None and branch != asked.split(",")[0].strip().upper():
+        hint = f"; {ENV}=compatible gives numbers that do not depend on it" if name == "portable" else ""
+        return (f"cpu: {name} kernels asked for, but MKL computes with its {branch} branch, not MKL_CBWR={asked} "
+                f"(MKL takes a named branch such as AVX2 only on Intel CPUs): the numbers are this CPU's{hint}")
+    return f"cpu: {name} kernels (torch {cap}, MKL_CBWR={asked})"
