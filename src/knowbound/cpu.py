@@ -146,7 +146,7 @@ def summary() -> str:
         return (f"cpu: {name} kernels asked for, but torch computes with {cap} "
                 f"(ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY')}): the numbers are this CPU's")
     branch, asked = d["mkl_branch"], os.environ.get("MKL_CBWR", "")
-    if branch is not None and branch != asked.split(",")[0].strip().upper():
+    if branch is not None and branch != asked.split(",")[0].strip().upper().removeprefix("BRANCH="):
         hint = f"; {ENV}=compatible gives numbers that do not depend on it" if name == "portable" else ""
         return (f"cpu: {name} kernels asked for, but MKL computes with its {branch} branch, not MKL_CBWR={asked} "
                 f"(MKL takes a named branch such as AVX2 only on Intel CPUs): the numbers are this CPU's{hint}")
