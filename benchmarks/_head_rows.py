@@ -1,9 +1,10 @@
 """What the P(IK) head's benchmarks read from a finished run (a helper, not a benchmark).
 
-``pik_samples.py``, ``pik_consistency.py`` and ``pik_entity.py`` import it (a script's own folder
-is first on ``sys.path``): the head's training rows as the train stage built them, the unaligned
-model's answers to an eval set, the run's model, and the head's feature rows over all of them,
-optionally kept in one ``.npz`` cache that these scripts share.
+``pik_samples.py``, ``pik_consistency.py``, ``pik_entity.py`` and ``pik_learning_curve.py`` import it
+(a script's own folder is first on ``sys.path``): the head's training rows as the train stage built
+them, the unaligned model's answers to an eval set, the run's model, the head's feature rows over
+all of them, optionally kept in one ``.npz`` cache that these scripts share, and the within-kind
+AUROC they all report.
 """
 
 from __future__ import annotations
@@ -83,3 +84,21 @@ def head_features(cfg, greedy: list[dict], samples: list[dict], evals: list[dict
     if cache is not None:
         np.savez(cache, x=x, sx=sx, ex=ex)
     return x, sx, ex
+
+
+def eval_kinds(evals: list[dict]) -> list[str]:
+    """Each eval row's bucket: its question kind (GeoNames), else its person exposure (the world)."""
+    return [str(r["meta"].get("kind", r["meta"].get("person_exposure", ""))) for r in evals]
+
+
+def within_kind_auroc(scores: np.ndarray, y: np.ndarray, kinds: list[str]) -> float:
+    """The AUROC of ``scores`` against ``y`` within each kind, averaged over the kinds with both
+    classes (nan if none)."""
+    import math
+    import statistics
+
+    from knowbound.metrics.calibration import auroc
+
+    values = [auroc(scores[idx], y[idx]) for kind in sorted(set(kinds))
+              for idx in [np.array([k == kind for k in kinds])] if len(set(y[idx])) == 2]
+    return statistics.fmean(values) if values else math.nan

@@ -37,11 +37,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 from pathlib import Path
 
 import numpy as np
-from _head_rows import eval_rows, head_features, head_rows, run_config
+from _head_rows import eval_kinds, eval_rows, head_features, head_rows, run_config, within_kind_auroc
 
 
 def main() -> None:
@@ -91,7 +90,7 @@ def main() -> None:
     folds = _folds(groups, min(5, len(set(groups))))  # fit_head's folds
     reference = label_codes([r["label"] for r in evals])
     y_eval = (reference == CORRECT).astype(np.float64)
-    kinds = [str(r["meta"].get("kind", r["meta"].get("person_exposure", ""))) for r in evals]
+    kinds = eval_kinds(evals)
     allowed = int(math.floor(budget * len(evals) + 1e-9))
 
     # The head, as the run fits it.
@@ -128,9 +127,7 @@ def main() -> None:
     combo_eval = PikHead(threshold=0.5, fit={}, columns=None, members=members).p_know(z_eval)
 
     def within(scores: np.ndarray) -> float:
-        values = [auroc(scores[idx], y_eval[idx]) for kind in sorted(set(kinds))
-                  for idx in [np.array([kk == kind for kk in kinds])] if len(set(y_eval[idx])) == 2]
-        return statistics.fmean(values) if values else math.nan
+        return within_kind_auroc(scores, y_eval, kinds)
 
     def scored(s: np.ndarray, threshold: float) -> dict:
         refused = s < threshold

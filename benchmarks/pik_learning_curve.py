@@ -31,7 +31,7 @@ import statistics
 from pathlib import Path
 
 import numpy as np
-from _head_rows import eval_rows, head_features, head_rows
+from _head_rows import eval_kinds, eval_rows, head_features, head_rows, within_kind_auroc
 
 SHARES = (0.25, 0.5, 0.75, 1.0)
 
@@ -85,12 +85,10 @@ def main() -> None:
     group_arr = np.array(groups, dtype=object)
     reference = label_codes([r["label"] for r in evals])
     y_eval = (reference == CORRECT).astype(np.float64)
-    kinds = [str(r["meta"].get("kind", r["meta"].get("person_exposure", ""))) for r in evals]
+    kinds = eval_kinds(evals)
 
     def within(scores: np.ndarray) -> float:
-        values = [auroc(scores[idx], y_eval[idx]) for kind in sorted(set(kinds))
-                  for idx in [np.array([k == kind for k in kinds])] if len(set(y_eval[idx])) == 2]
-        return statistics.fmean(values) if values else math.nan
+        return within_kind_auroc(scores, y_eval, kinds)
 
     def single_fit(keep: set) -> dict:
         """One logistic regression on the greedy rows (and samples) of the groups in ``keep``."""
@@ -141,8 +139,7 @@ def main() -> None:
             threshold = fit_threshold(sub_oof.tolist(), [lab for lab, k in zip(labels, rows) if k],
                                       max_accuracy_drop=budget, budget_confidence=cfg.eval.budget_confidence,
                                       groups=sub_groups).threshold
-            p = PikHead(threshold=threshold, fit={}, members=[{k: np.asarray(v).tolist() if k != "bias" else v
-                                                               for k, v in m.items()} for m in members]).p_know(ex)
+            p = PikHead(threshold=threshold, fit={}, members=members).p_know(ex)
             refused = p < threshold
             new = np.where(refused, IDK, reference).astype(np.int8)
             test.append({"auroc": auroc(p, y_eval), "within_kind_auroc": within(p),

@@ -28,11 +28,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 from pathlib import Path
 
 import numpy as np
-from _head_rows import eval_rows, head_features, head_rows
+from _head_rows import eval_kinds, eval_rows, head_features, head_rows, within_kind_auroc
 
 
 def main() -> None:
@@ -76,13 +75,11 @@ def main() -> None:
     sample_y = np.array([r["label"] == "correct" for r in samples], dtype=np.float64)
     reference = label_codes([r["label"] for r in evals])
     y_eval = (reference == CORRECT).astype(np.float64)
-    kinds = [str(r["meta"].get("kind", r["meta"].get("person_exposure", ""))) for r in evals]
+    kinds = eval_kinds(evals)
     allowed = int(math.floor(budget * len(evals) + 1e-9))
 
     def within(scores: np.ndarray) -> float:
-        values = [auroc(scores[idx], y_eval[idx]) for kind in sorted(set(kinds))
-                  for idx in [np.array([k == kind for k in kinds])] if len(set(y_eval[idx])) == 2]
-        return statistics.fmean(values) if values else math.nan
+        return within_kind_auroc(scores, y_eval, kinds)
 
     def scored(p: np.ndarray, threshold: float) -> dict:
         refused = p < threshold

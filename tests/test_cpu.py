@@ -52,14 +52,13 @@ def test_worlds_built_with_native_kernels_keep_their_old_cache_key(monkeypatch):
     # variables once per process, at the first such question or computation (so not clean_env).
     from knowbound.world.generator import language_lines
 
-    clean_env = monkeypatch
-    clean_env.delenv(cpu.ENV, raising=False)
+    monkeypatch.delenv(cpu.ENV, raising=False)
 
     cfg = preset("v2")
     legacy = __import__("hashlib").sha256(json.dumps([cfg.to_dict(), language_lines()], sort_keys=True)
                                           .encode()).hexdigest()[:12]
     portable = cfg.hash()
-    clean_env.setenv(cpu.ENV, "native")
+    monkeypatch.setenv(cpu.ENV, "native")
     assert cfg.hash() == legacy
     assert portable != legacy and len(portable) == 12
 
