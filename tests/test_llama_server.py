@@ -60,7 +60,8 @@ def test_backend_gets_greedy_answers_and_tops_up_a_server_that_ignores_n(server_
 def test_loop_probes_and_evaluates_through_the_server_like_the_hf_backend(server_url, tmp_path):
     from knowbound.testing.llama import PLAIN_SAMPLING
 
-    common = [f"runs_dir={tmp_path}", "methods=[]", "eval.baselines=[always-abstain,oracle]", "data.train.limit=8",
+    common = [f"runs_dir={tmp_path}", "methods=[]", "eval.baselines=[always-abstain,oracle]",
+              "data.train={source: 'geofacts:train'}", "data.train.limit=8",  # as benchmarks/llama_server.py
               "probe.m=3", *(f"data.eval.{s}.limit=3" for s in SETS)]
     config = ROOT / "configs" / "smollm2-facts.yaml"
     served = knowbound.run(config, [*common, "name=server", "model.backend=openai", f"model.base_url={server_url}",
