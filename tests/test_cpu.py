@@ -49,7 +49,8 @@ def test_an_unknown_mode_names_the_variable(clean_env):
 
 def test_worlds_built_with_native_kernels_keep_their_old_cache_key(monkeypatch):
     # Only the mode is changed: the portable hash asks MKL for its branch, and MKL reads its
-    # variables once per process, at the first such question or computation (so not clean_env).
+    # variables once per process, at the first such question or computation (so its own variables
+    # are left as they are).
     from knowbound.world.generator import language_lines
 
     monkeypatch.delenv(cpu.ENV, raising=False)
