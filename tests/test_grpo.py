@@ -10,8 +10,9 @@ import pytest
 from knowbound.config import DEFAULT_METHODS, LoraSpec, TrainConfig, parse_config
 from knowbound.errors import KnowboundError
 from knowbound.grading import CONFIDENCE_NUM_TEMPLATES, REFUSAL
-from knowbound.grpo import brier, gold_columns, reward_function, three_way
+from knowbound.grpo import brier, gold_columns, reward_function, three_way, verdict
 from knowbound.loop.label import label_all
+from knowbound.methods.phrases import RTUNING_QUESTION, RTUNING_SURE, RTUNING_UNSURE
 from knowbound.methods import get_method
 from knowbound.methods.builders import GRPO_MIN_UNKNOWN_SHARE, BuildOptions, build_grpo
 from knowbound.training import grpo_args, log_summary, train_grpo
@@ -49,8 +50,31 @@ def test_three_way_reward_at_another_threshold():
     assert reward_function("three_way", threshold=0.2)(prompts=["p"], completions=["Bergen."], **cols) == [-0.25]
     with pytest.raises(KnowboundError, match="grpo_threshold is 1.0: it must lie strictly between 0 and 1"):
         reward_function("three_way", threshold=1.0)
-    with pytest.raises(KnowboundError, match="only the three_way reward takes a threshold"):
+    with pytest.raises(KnowboundError, match="only the three_way and verdict rewards take a threshold"):
         reward_function("brier", threshold=0.2)
+
+
+def test_verdict_reward():
+    def rt(answer: str, sure: bool | None) -> str:
+        return answer if sure is None else f"{answer} {RTUNING_QUESTION} {RTUNING_SURE if sure else RTUNING_UNSURE}"
+
+    assert verdict(rt("Oslo.", True), OSLO) == 1.0
+    assert verdict(rt("Bergen.", True), OSLO) == -1.0
+    # "I am unsure." abstains, whatever the answer before it.
+    assert verdict(rt("Bergen.", False), OSLO) == 0.0 and verdict(rt("Oslo.", False), OSLO) == 0.0
+    # No verdict: the answer stands as given; the refusal itself is still an abstention.
+    assert verdict(rt("Bergen.", None), OSLO) == -1.0 and verdict(rt("Oslo.", None), OSLO) == 1.0
+    assert verdict(REFUSAL, OSLO) == 0.0
+    # The certainty question is not part of the graded answer (it names no capital) ...
+    assert verdict(f"Bergen. {RTUNING_QUESTION}", OSLO) == -1.0
+    # A sampled question that drifts from R-Tuning's words still ends the answer, and still abstains.
+    assert verdict("Bergen. Are you sure of it? I am sure.", OSLO) == -1.0
+    assert verdict("Bergen. Are you sure of it? I am unsure.", OSLO) == 0.0
+    # ... and the threshold prices a sure wrong answer as three_way does.
+    assert verdict(rt("Bergen.", True), OSLO, threshold=0.2) == pytest.approx(-0.25)
+    cols = {k: [v, v] for k, v in gold_columns(OSLO).items()}
+    assert reward_function("verdict", threshold=0.2)(
+        prompts=["p", "p"], completions=[rt("Bergen.", True), rt("Bergen.", False)], **cols) == [-0.25, 0.0]
 
 
 def test_brier_reward():
@@ -137,6 +161,9 @@ def test_grpo_methods_are_opt_in():
     assert "grpo" not in DEFAULT_METHODS and "grpo-confidence" not in DEFAULT_METHODS
     assert (get_method("grpo").kind, get_method("grpo").reward, get_method("grpo").warm_start) == ("grpo", "three_way", "absolute")
     assert get_method("grpo-confidence").abstain == "threshold"
+    rt = get_method("grpo-rtuning")
+    assert "grpo-rtuning" not in DEFAULT_METHODS
+    assert (rt.reward, rt.warm_start, rt.confidence, rt.abstain) == ("verdict", "rtuning", "rtuning", "threshold")
 
 
 # --- a real GRPOTrainer run on a tiny random model ---------------------------------------------
@@ -217,3 +244,8 @@ def test_train_stage_warm_starts_grpo_and_its_digest_reads_the_grpo_keys(micro_w
     with pytest.raises(KnowboundError, match="add absolute to methods"):
         digests(["grpo"])
     assert "train/grpo" in digests(["grpo"], grpo_init="unaligned")
+    # grpo-rtuning starts from R-Tuning's model in the same way.
+    run = prepare(parse_config(stage_config(micro_world, tmp_path, ["grpo-rtuning", "rtuning"])), log=lambda _: None)
+    assert [o.key for o in train.outputs(run)] == ["train/rtuning", "train/grpo-rtuning"]
+    with pytest.raises(KnowboundError, match="add rtuning to methods"):
+        digests(["grpo-rtuning"])

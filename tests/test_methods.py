@@ -171,7 +171,8 @@ def test_pik_rows_carry_the_entity_named_by_build_pik_entity(items):
 
 def test_registry():
     assert list(METHODS) == ["sft-baseline", "prompt", "absolute", "confidence-num", "confidence-verb",
-                             "multisample", "rtuning", "dpo", "pik", "grpo", "grpo-confidence"]
+                             "multisample", "rtuning", "dpo", "pik", "grpo", "grpo-confidence",
+                             "grpo-rtuning"]
     assert get_method("prompt").build([], BuildOptions()) == []
     with pytest.raises(KnowboundError, match="unknown method 'nope'"):
         get_method("nope")

@@ -14,6 +14,11 @@ own grader (``knowbound.grading.grade``), and their wrappers in the form TRL's `
   Uncertainty"): the answer states a confidence q in the CONFIDENCE-NUM format ("I'm about 70%
   confident ..."), and the reward is 1[correct] - (q - 1[correct])^2. It is maximised by stating
   q = P(correct), whose value is P(correct)^2.
+- ``verdict``, TruthRL's reward on R-Tuning's format (Zhang et al. 2024): the completion is an
+  answer, R-Tuning's certainty question, then "I am sure." or "I am unsure.". "I am unsure." is the
+  abstention (0); otherwise the answer is graded as by ``three_way`` (+1, or -t / (1 - t) when
+  wrong). The decision comes after the answer, where the model's states can carry how sure it was
+  of what it wrote, instead of at the first token, where ``three_way``'s refusal is decided.
 
 The gold answers travel with each prompt as dataset columns (``GOLD_COLUMNS``); TRL passes every
 column but the prompt to a reward function as a keyword argument holding one value per completion.
@@ -76,8 +81,25 @@ def brier(text: str, question: Question, mode: str = "default") -> float:
     return c - (q - c) ** 2
 
 
-# Reward functions by name (``Method.reward``).
-REWARDS: dict[str, Callable[[str, Question, str], float]] = {"three_way": three_way, "brier": brier}
+def verdict(text: str, question: Question, mode: str = "default", threshold: float = 0.5) -> float:
+    """``three_way`` on R-Tuning's format: 0 when the completion says "I am unsure.", else its answer
+    (what comes before "Are you sure", the certainty question's start, so a sampled question that
+    drifts from R-Tuning's words is still cut off) graded: +1 correct, 0 refusal, -t / (1 - t)
+    wrong. A completion without a verdict stands as its answer, so leaving the verdict out never
+    escapes the penalty of a wrong answer."""
+    from knowbound.methods.phrases import RTUNING_QUESTION, RTUNING_UNSURE
+
+    lowered = text.lower()
+    if RTUNING_UNSURE.rstrip(".").lower() in lowered:
+        return REWARD_IDK
+    cut = lowered.find(" ".join(RTUNING_QUESTION.split()[:3]).lower())  # "are you sure"
+    return three_way(text if cut < 0 else text[:cut], question, mode, threshold)
+
+
+# Reward functions by name (``Method.reward``); the ones that take ``threshold``.
+REWARDS: dict[str, Callable[[str, Question, str], float]] = {"three_way": three_way, "brier": brier,
+                                                              "verdict": verdict}
+THRESHOLD_REWARDS = ("three_way", "verdict")
 
 
 def completion_text(completion: Any) -> str:
@@ -95,11 +117,11 @@ def reward_function(name: str, mode: str = "default", threshold: float = 0.5) ->
     except KeyError:
         raise KnowboundError(f"unknown GRPO reward '{name}' (known: {', '.join(REWARDS)})") from None
     if threshold != 0.5:  # checked here, before training, rather than at the first reward
-        if name != "three_way":
-            raise KnowboundError(f"train.grpo_threshold is {threshold}: only the three_way reward takes a "
-                                 f"threshold ('{name}' does not; leave it at 0.5)")
+        if name not in THRESHOLD_REWARDS:
+            raise KnowboundError(f"train.grpo_threshold is {threshold}: only the {' and '.join(THRESHOLD_REWARDS)} "
+                                 f"rewards take a threshold ('{name}' does not; leave it at 0.5)")
         wrong_reward(threshold)
-        score = functools.partial(three_way, threshold=threshold)
+        score = functools.partial(score, threshold=threshold)
 
     def reward(prompts: Sequence, completions: Sequence, **columns: Any) -> list[float]:
         missing = [c for c in ("question", "answers") if c not in columns]

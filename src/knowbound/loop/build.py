@@ -25,6 +25,7 @@ READS_BY_METHOD: dict[str, tuple[str, ...]] = {
     "confidence-verb": ("build.confidence_target",),
     "grpo": ("build.known_rule",),  # which prompts are unknown (repeated up to GRPO_MIN_UNKNOWN_SHARE)
     "grpo-confidence": ("build.known_rule",),
+    "grpo-rtuning": ("build.known_rule",),
 }
 
 

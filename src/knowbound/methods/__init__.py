@@ -73,6 +73,11 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            help="GRPO with RLCR's reward: 1[correct] - (stated confidence - 1[correct])^2; abstains "
                 "when the stated confidence is below a threshold fitted on train (starts from "
                 "confidence-num's model)"),
+    Method("grpo-rtuning", "grpo", "build_grpo", reward="verdict", warm_start="rtuning", default=False,
+           confidence="rtuning", abstain="threshold", colour="#dbdb8d",
+           help="GRPO with TruthRL's reward on R-Tuning's format: answer, then 'I am sure.' (the answer "
+                "graded +1 / -1) or 'I am unsure.' (0); abstains as R-Tuning does (starts from "
+                "rtuning's model)"),
 )}
 
 
