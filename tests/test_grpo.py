@@ -12,9 +12,9 @@ from knowbound.errors import KnowboundError
 from knowbound.grading import CONFIDENCE_NUM_TEMPLATES, REFUSAL
 from knowbound.grpo import brier, gold_columns, reward_function, three_way, verdict
 from knowbound.loop.label import label_all
-from knowbound.methods.phrases import RTUNING_QUESTION, RTUNING_SURE, RTUNING_UNSURE
 from knowbound.methods import get_method
 from knowbound.methods.builders import GRPO_MIN_UNKNOWN_SHARE, BuildOptions, build_grpo
+from knowbound.methods.phrases import RTUNING_QUESTION, RTUNING_SURE, RTUNING_UNSURE
 from knowbound.training import grpo_args, log_summary, train_grpo
 from knowbound.types import Question
 
@@ -65,12 +65,12 @@ def test_verdict_reward():
     # No verdict: the answer stands as given; the refusal itself is still an abstention.
     assert verdict(rt("Bergen.", None), OSLO) == -1.0 and verdict(rt("Oslo.", None), OSLO) == 1.0
     assert verdict(REFUSAL, OSLO) == 0.0
-    # The certainty question is not part of the graded answer (it names no capital) ...
+    # The certainty question is not part of the graded answer (it names no capital).
     assert verdict(f"Bergen. {RTUNING_QUESTION}", OSLO) == -1.0
     # A sampled question that drifts from R-Tuning's words still ends the answer, and still abstains.
     assert verdict("Bergen. Are you sure of it? I am sure.", OSLO) == -1.0
     assert verdict("Bergen. Are you sure of it? I am unsure.", OSLO) == 0.0
-    # ... and the threshold prices a sure wrong answer as three_way does.
+    # The threshold prices a sure wrong answer as three_way does.
     assert verdict(rt("Bergen.", True), OSLO, threshold=0.2) == pytest.approx(-0.25)
     cols = {k: [v, v] for k, v in gold_columns(OSLO).items()}
     assert reward_function("verdict", threshold=0.2)(
