@@ -183,3 +183,38 @@ def test_score_command_sends_only_wrong_answers_to_the_judge(tmp_path, capsys):
     assert out.count("judge changed 1 answers from wrong to correct") == 2
     result = json.loads((tmp_path / "m.json").read_text())
     assert result["judge_changed"] == 1 and result["accuracy"] == pytest.approx(2 / 3)
+
+
+def test_score_command_exits_2_when_the_judge_fails_and_a_rerun_retries(tmp_path, capsys):
+    """A judge that never answers (401: a wrong key) is not a judging pass that changed nothing."""
+    from knowbound.cli import main
+
+    rows = [
+        {"question_id": "1", "question": "Who wrote Hamlet?", "answers": ["William Shakespeare"],
+         "pred_text": "It was Shakespeare."},
+        {"question_id": "2", "question": "What is the capital of Peru?", "answers": ["Lima"],
+         "pred_text": "Bergen, I think."},
+    ]
+    pred = tmp_path / "pred.jsonl"
+    pred.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out_path = tmp_path / "m.json"
+    args = ["score", str(pred), "--bootstrap", "0", "--judge-backend", "openai", "--judge-model", "judge-model",
+            "--judge-cache", str(tmp_path / "judge.jsonl"), "--output", str(out_path)]
+    with ChatServer(replies=judge_reply, faults=Faults(fail_every=1, fail_status=401)) as server:
+        assert main([*args, "--judge-base-url", server.base_url]) == 2
+    failed = capsys.readouterr().out
+    assert "error: the judge failed on 2 of 2 wrong answers (HTTP 401" in failed
+    result = json.loads(out_path.read_text())
+    assert (result["judge_changed"], result["judge_unanswered"], result["accuracy"]) == (0, 2, 0.0)
+    with ChatServer(replies=judge_reply) as server:
+        assert main([*args, "--judge-base-url", server.base_url]) == 0
+        assert server.count == 4  # both rows asked again: failures were not cached
+    assert "error:" not in capsys.readouterr().out
+    result = json.loads(out_path.read_text())
+    assert (result["judge_changed"], result["judge_unanswered"], result["accuracy"]) == (1, 0, 0.5)
+
+
+def test_rejudge_counts_unparseable_replies_apart_from_failures():
+    rejudge = make_rejudge(ScriptedBackend(lambda p, j: "I cannot say."), "judge", method="one-step")
+    assert rejudge(ROWS) == [None, None, None]
+    assert (rejudge.asked, rejudge.unparsed, rejudge.failed, rejudge.first_error) == (3, 3, 0, None)

@@ -82,8 +82,12 @@ def test_missing_reference_ids_are_listed(tmp_path, capsys):
 def test_skip_bad_reports_how_many(tmp_path, capsys):
     (tmp_path / "new.jsonl").write_text(lines(GOOD, "{broken", {**SECOND, "answers": []}, SECOND))
     assert main(["score", str(tmp_path / "new.jsonl"), "--skip-bad", "--output", str(tmp_path / "m.json")]) == 0
-    assert "skipped 2 bad rows" in capsys.readouterr().out
-    assert json.loads((tmp_path / "m.json").read_text())["n"] == 2
+    out = capsys.readouterr().out
+    assert "skipped 2 bad rows" in out
+    new = tmp_path / "new.jsonl"
+    assert f"skipped: {new}:2: invalid JSON" in out and f"skipped: {new}:3: field 'answers'" in out
+    result = json.loads((tmp_path / "m.json").read_text())
+    assert result["n"] == 2 and [r.split(": ")[0] for r in result["skipped_rows"]] == [f"{new}:2", f"{new}:3"]
 
 
 def test_entry_point_prints_no_traceback(tmp_path):
@@ -91,7 +95,7 @@ def test_entry_point_prints_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "knowbound", "score", str(tmp_path / "new.jsonl")],
                           capture_output=True, text=True)
     assert proc.returncode == 1
-    assert proc.stderr == f"error: {tmp_path / 'new.jsonl'}:2: invalid JSON (Expecting property name enclosed in double quotes, column 1)\n"
+    assert proc.stderr == f"error: {tmp_path / 'new.jsonl'}:2: invalid JSON (Expecting property name enclosed in double quotes, column 2)\n"
 
 
 @pytest.mark.parametrize("columns", ["30", "250"])

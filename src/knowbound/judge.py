@@ -19,7 +19,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from knowbound.errors import KnowboundError
 from knowbound.io import JsonlAppender, existing_rows
@@ -197,6 +197,9 @@ def _gold(row: Mapping[str, Any]) -> list[str]:
     return answers
 
 
+UNPARSEABLE = "unparseable reply"  # JudgeResult.error when the judge answered something else
+
+
 @dataclass(frozen=True)
 class JudgeResult:
     """One verdict: ``verdict`` None when the judge failed or its reply could not be parsed."""
@@ -250,7 +253,7 @@ def judge_details(rows: Sequence[Mapping[str, Any]], *, backend: Any, model_name
         for reply, error in asker.ask([one_step_prompt(r) for r in rows], VERDICT_MAX_TOKENS):
             grade = None if reply is None else parse_grade(reply)
             out.append(JudgeResult(verdict=None if grade is None else grade == "CORRECT", reply=reply or "",
-                                   error=error or (None if grade or reply is None else "unparseable reply")))
+                                   error=error or (None if grade or reply is None else UNPARSEABLE)))
         return out
     extractions = asker.ask([extraction_prompt(r, style) for r in rows], EXTRACT_MAX_TOKENS)
     results: list[JudgeResult | None] = [None] * len(rows)
@@ -258,7 +261,7 @@ def judge_details(rows: Sequence[Mapping[str, Any]], *, backend: Any, model_name
     for k, (reply, error) in enumerate(extractions):
         extracted = None if reply is None else parse_extraction(reply)
         if extracted is None:
-            results[k] = JudgeResult(verdict=None, reply=reply or "", error=error or "unparseable reply")
+            results[k] = JudgeResult(verdict=None, reply=reply or "", error=error or UNPARSEABLE)
         elif extracted == NO_ANSWER:
             # The response holds no answer: it cannot be consistent with the gold answer.
             results[k] = JudgeResult(verdict=False, reply=reply or "", score=0.0, extracted=NO_ANSWER)
@@ -269,7 +272,7 @@ def judge_details(rows: Sequence[Mapping[str, Any]], *, backend: Any, model_name
         score = None if reply is None else parse_score(reply)
         results[k] = JudgeResult(verdict=None if score is None else score > CORRECT_THRESHOLD, reply=reply or "",
                                  score=score, extracted=extracted,
-                                 error=error or (None if score is not None else "unparseable reply"))
+                                 error=error or (None if score is not None else UNPARSEABLE))
     return results  # type: ignore[return-value]
 
 
@@ -283,14 +286,39 @@ def judge_rows(rows: list[dict], *, backend: Any, model_name: str, method: str =
                                              cache_path=cache_path, style=style)]
 
 
+class Rejudge:
+    """A ``rejudge`` callable for ``knowbound.scoring``: rows in, verdicts out (None where the judge
+    failed or its reply could not be parsed). It counts, over all its calls, the rows it was asked
+    about, the failed requests (``failed``, with the first error) and the unparseable replies, so a
+    caller can tell a judging pass from a judge that never answered."""
+
+    def __init__(self, backend: Any, model_name: str, method: str = "two-step",
+                 cache_path: str | Path | None = None):
+        self.backend, self.model_name, self.method, self.cache_path = backend, model_name, method, cache_path
+        self.asked = self.failed = self.unparsed = 0
+        self.first_error: str | None = None
+
+    def __call__(self, rows: list[dict]) -> list[bool | None]:
+        results = judge_details(rows, backend=self.backend, model_name=self.model_name, method=self.method,
+                                cache_path=self.cache_path)
+        self.asked += len(results)
+        for r in results:
+            if r.verdict is None and r.error == UNPARSEABLE:
+                self.unparsed += 1
+            elif r.verdict is None:
+                self.failed += 1
+                self.first_error = self.first_error or r.error
+        return [r.verdict for r in results]
+
+
 def make_rejudge(backend: Any, model_name: str, method: str = "two-step",
-                 cache_path: str | Path | None = None) -> Callable[[list[dict]], list[bool | None]]:
+                 cache_path: str | Path | None = None) -> Rejudge:
     """A ``rejudge`` callable for ``knowbound.scoring.score_rows``: rows in, verdicts out."""
-    return lambda rows: judge_rows(rows, backend=backend, model_name=model_name, method=method, cache_path=cache_path)
+    return Rejudge(backend, model_name, method=method, cache_path=cache_path)
 
 
 def rejudge_from_options(backend: str, model: str | None, *, base_url: str | None = None,
-                         method: str = "two-step", cache_path: str | Path | None = None):
+                         method: str = "two-step", cache_path: str | Path | None = None) -> Rejudge:
     """The ``rejudge`` callable the ``--judge-*`` flags of ``knowbound score`` describe."""
     from knowbound.backends import get_backend
 

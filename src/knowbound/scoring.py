@@ -38,6 +38,7 @@ class Graded:
     labels: np.ndarray
     correct: np.ndarray
     skipped: int = 0
+    skipped_rows: tuple[str, ...] = ()  # the errors of the rows skipped (file, line, field)
 
 
 def _normalized_golds(answers: Sequence[tuple[str, ...]], cache: dict) -> list[tuple[str, ...]]:
@@ -57,14 +58,16 @@ def _grade(p: Predictions, mode: str, cache: dict) -> Graded:
     golds = _normalized_golds(p.answers, cache)
     labels, correct = grade_batch(p.texts, p.questions, golds, p.choices, p.answer_index, mode)
     return Graded(p.source, p.ids, np.asarray(labels, dtype=np.int8), np.asarray(correct, dtype=bool),
-                  len(p.errors))
+                  len(p.errors), tuple(str(e) for e in p.errors))
 
 
-def _rejudge(p: Predictions, g: Graded, rejudge: Rejudge) -> int:
-    """Ask the judge about the rows marked wrong; flip those it calls correct. Returns the count."""
+def _rejudge(p: Predictions, g: Graded, rejudge: Rejudge) -> tuple[int, int]:
+    """Ask the judge about the rows marked wrong; flip those it calls correct. Returns the count
+    flipped and the count without a verdict (the judge failed or its reply was unparseable: they
+    stay wrong)."""
     wrong = np.flatnonzero(g.labels == WRONG)
     if not wrong.size:
-        return 0
+        return 0, 0
     rows = [p.row(int(i)) for i in wrong]
     verdicts = list(rejudge(rows))
     if len(verdicts) != len(rows):
@@ -72,7 +75,7 @@ def _rejudge(p: Predictions, g: Graded, rejudge: Rejudge) -> int:
     flip = wrong[np.fromiter((v is True for v in verdicts), dtype=bool, count=len(rows))]
     g.labels[flip] = CORRECT
     g.correct[flip] = True
-    return int(flip.size)
+    return int(flip.size), sum(v is None for v in verdicts)
 
 
 def _align(new: Graded, reference: Graded) -> np.ndarray:
@@ -105,16 +108,18 @@ def score_predictions(
     """Grade ``new`` (and ``reference``, matched by id) and summarise; see ``summarize``.
 
     ``rejudge`` (an LLM judge) sees the rows string matching marked wrong, in both sets; the
-    result reports how many it flipped to correct (``judge_changed``, ``reference_judge_changed``).
+    result reports how many it flipped to correct (``judge_changed``, ``reference_judge_changed``)
+    and how many got no verdict and stay wrong (``judge_unanswered``, ``reference_judge_unanswered``).
     """
     cache: dict = {}  # normalised gold lists, shared by both sets
     graded = _grade(new, mode, cache)
     graded_ref = None if reference is None else _grade(reference, mode, cache)
     extra: dict[str, Any] = {}
     if rejudge is not None:
-        extra["judge_changed"] = _rejudge(new, graded, rejudge)
+        extra["judge_changed"], extra["judge_unanswered"] = _rejudge(new, graded, rejudge)
         if reference is not None:
-            extra["reference_judge_changed"] = _rejudge(reference, graded_ref, rejudge)
+            extra["reference_judge_changed"], extra["reference_judge_unanswered"] = _rejudge(
+                reference, graded_ref, rejudge)
     out = _result(new, graded, graded_ref, n_bootstrap=n_bootstrap, seed=seed, ece_bins=ece_bins,
                   **({} if thresholds is None else {"thresholds": tuple(thresholds)}))
     out.update(extra, scoring=mode)
@@ -136,6 +141,7 @@ def _result(new: Predictions, graded: Graded, reference: Graded | None, **option
     confidences = [c if not math.isnan(c) else _stated_confidence(t) for c, t in zip(new.confidences, new.texts)]
     out = summarize(graded.labels, graded.correct, confidences, ref_labels, ref_correct, **options)
     out["skipped"] = graded.skipped + (reference.skipped if reference is not None else 0)
+    out["skipped_rows"] = list(graded.skipped_rows) + (list(reference.skipped_rows) if reference is not None else [])
     return out
 
 

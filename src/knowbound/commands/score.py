@@ -93,13 +93,22 @@ def run(args: argparse.Namespace) -> int:
     for columns, rows, title in render(result):
         print_table(columns, rows, title)
     if result.get("skipped"):
-        message(f"skipped {result['skipped']} bad rows")
+        for err in result["skipped_rows"][:5]:
+            message(f"skipped: {err}")
+        message(f"skipped {result['skipped']} bad rows" + (" (the first 5 above)" if result["skipped"] > 5 else ""))
     if rejudge is not None:
         changed = f"judge changed {result.get('judge_changed', 0)} answers from wrong to correct"
         if "reference_judge_changed" in result:
             changed += f" ({result['reference_judge_changed']} in the reference)"
         message(changed)
+        if rejudge.unparsed:
+            message(f"warning: the judge's reply to {rejudge.unparsed} of {rejudge.asked} wrong answers could not "
+                    f"be parsed; they stay wrong")
     if args.output:
         write_json(args.output, result)
         message(f"wrote {args.output}")
+    if rejudge is not None and rejudge.failed:
+        message(f"error: the judge failed on {rejudge.failed} of {rejudge.asked} wrong answers "
+                f"({rejudge.first_error}); they stay wrong. Failed requests are not cached: run again to retry them")
+        return 2
     return 0

@@ -97,7 +97,8 @@ SET_COLUMNS: tuple[tuple[str, str], ...] = (
     ("refusal_auroc", "refusal AUROC"),
 )
 # Bookkeeping keys of `summarize` and `knowbound score`, and `refusal_rate` (the idk column).
-HIDDEN: frozenset[str] = frozenset({"n_confidence", "skipped", "judge_changed", "reference_judge_changed",
+HIDDEN: frozenset[str] = frozenset({"n_confidence", "skipped", "skipped_rows", "judge_changed",
+                                    "reference_judge_changed", "judge_unanswered", "reference_judge_unanswered",
                                     "refusal_rate"})
 
 
