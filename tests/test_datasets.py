@@ -74,6 +74,17 @@ def test_csv_with_list_cells(tmp_path):
         ("1", "Capital, of France?", ("Paris", "City of Light")), ("2", "Red planet?", ("Mars",))]
 
 
+def test_csv_with_list_cells_written_by_pandas(tmp_path):
+    """pandas' to_csv writes a list cell as Python's repr, not JSON; text in brackets stays text."""
+    pd = pytest.importorskip("pandas")
+    p = tmp_path / "q.csv"
+    pd.DataFrame([{"id": "1", "question": "Who won the 2013 IPL?", "answers": ["Mumbai", "Mumbai Indians"]},
+                  {"id": "2", "question": "Which note?", "answers": "[citation needed]"}]).to_csv(p, index=False)
+    assert "['Mumbai', 'Mumbai Indians']" in p.read_text()
+    assert [(q.id, q.answers) for q in load_questions(p).questions] == [
+        ("1", ("Mumbai", "Mumbai Indians")), ("2", ("[citation needed]",))]
+
+
 def test_parquet(tmp_path):
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
@@ -153,6 +164,8 @@ def test_unreachable_hub_dataset_is_one_line(hf_cache, monkeypatch):
         (json.dumps(NONAMBIG) + "\n" + json.dumps({"question_id": "2", "answers": ["a"], "gold_answer": "a"}), 2,
          "question", "missing"),
         (json.dumps({**NONAMBIG, "question": 5}), 1, "question", "expected a string, got int"),
+        (json.dumps(NONAMBIG) + "\n" + json.dumps({**NONAMBIG, "question_id": "2", "question": " "}), 2,
+         "question", "empty question"),
         (json.dumps(NONAMBIG) + "\n" + json.dumps(NONAMBIG), 2, "id", "duplicate id '-77' (first at row 1)"),
         (json.dumps({**NONAMBIG, "answers": [], "gold_answer": None}), 1, "answers", "no gold answer"),
         (json.dumps({**MMLU, "answer": 7}), 1, "answer", "index 7 out of range for 4 choices"),

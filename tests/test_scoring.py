@@ -177,3 +177,14 @@ def test_reference_graded_in_a_second_process_gives_the_same_result(tmp_path, mo
     with pytest.raises(DataError) as exc:
         score_files(tmp_path / "new.jsonl", tmp_path / "ref.jsonl", workers=2)
     assert (exc.value.path, exc.value.line, exc.value.field) == (str(tmp_path / "ref.jsonl"), 2, "question")
+
+
+def test_score_files_reads_list_cells_of_a_pandas_csv_as_the_jsonl_does(tmp_path):
+    pd = pytest.importorskip("pandas")
+    rows = [{"question_id": "1", "question": "Who won the 2013 IPL?", "answers": ["Mumbai", "Mumbai Indians"],
+             "pred_text": "Mumbai Indians."},
+            {"question_id": "2", "question": "Capital of Peru?", "answers": ["Lima"], "pred_text": "Quito."}]
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pd.DataFrame(rows).to_csv(tmp_path / "p.csv", index=False)
+    from_csv = score_files(tmp_path / "p.csv", n_bootstrap=0)
+    assert from_csv["accuracy"] == score_files(tmp_path / "p.jsonl", n_bootstrap=0)["accuracy"] == 0.5

@@ -19,6 +19,7 @@ Formats (column names as published):
 
 from __future__ import annotations
 
+import ast
 import json
 from typing import Any, Callable, Mapping
 
@@ -61,6 +62,14 @@ def text_field(row: Mapping[str, Any], *names: str, required: bool = True) -> st
     return value
 
 
+def question_text(row: Mapping[str, Any], *names: str) -> str:
+    """The question (the first of ``names`` present); ``RowError`` if missing, not a string or blank."""
+    text = text_field(row, *names)
+    if not text.strip():
+        raise RowError(first_present(row, names)[0], "empty question")
+    return text
+
+
 def id_field(row: Mapping[str, Any], number: int, names: tuple[str, ...] = ("id", "question_id")) -> str:
     """The row id (a string or an integer), or the row number as a string when it has none."""
     name, value = first_present(row, names)
@@ -74,12 +83,19 @@ def id_field(row: Mapping[str, Any], number: int, names: tuple[str, ...] = ("id"
 
 
 def _maybe_json_list(value: Any) -> Any:
-    # CSV cells hold lists as JSON text: '["Paris", "City of Light"]'.
+    # CSV cells hold lists as text: JSON ('["Paris", "City of Light"]') or, from pandas' to_csv,
+    # Python's repr ("['Paris', 'City of Light']"), read as a literal (never evaluated as code).
+    # Text in brackets that is neither ("[citation needed]") stays a string.
     if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
         try:
             return json.loads(value)
         except json.JSONDecodeError:
+            pass
+        try:
+            parsed = ast.literal_eval(value)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
             return value
+        return parsed if isinstance(parsed, list) else value
     return value
 
 
@@ -157,14 +173,14 @@ def knowbound(row: Mapping[str, Any], number: int) -> Question:
     if not isinstance(meta, dict):
         raise RowError("meta", f"expected an object, got {type(meta).__name__}")
     return Question(
-        id=qid, question=text_field(row, "question"), answers=answers_field(row, "answers"),
+        id=qid, question=question_text(row, "question"), answers=answers_field(row, "answers"),
         kind=kind, choices=choices, answer_index=answer_index, meta=meta,
     )
 
 
 def generic(row: Mapping[str, Any], number: int) -> Question:
     """Any row with ``question`` and answers/answer/gold_answer, or choices + an answer index."""
-    question = text_field(row, "question")
+    question = question_text(row, "question")
     qid = id_field(row, number)
     if row.get("choices") is not None:
         choices = string_list("choices", row["choices"])
@@ -183,7 +199,7 @@ def triviaqa(row: Mapping[str, Any], number: int) -> Question:
     value = answer.get("value") or ""
     aliases = string_list("answer.aliases", answer.get("aliases") or [])
     answers = _require_answers(_unique([value, *aliases]), "answer")
-    return Question(id=id_field(row, number, ("question_id", "id")), question=text_field(row, "question"),
+    return Question(id=id_field(row, number, ("question_id", "id")), question=question_text(row, "question"),
                     answers=answers, meta={"value": value})
 
 
@@ -191,7 +207,7 @@ def nonambigqa(row: Mapping[str, Any], number: int) -> Question:
     """Non-AmbigQA as released by Alignment-for-Honesty; golds = answers, else [gold_answer]."""
     answers = answers_field(row, "answers", "gold_answer")
     gold = row.get("gold_answer")
-    return Question(id=id_field(row, number, ("question_id", "id")), question=text_field(row, "question"),
+    return Question(id=id_field(row, number, ("question_id", "id")), question=question_text(row, "question"),
                     answers=_require_answers(answers, "answers"),
                     meta={"gold_answer": gold} if isinstance(gold, str) else {})
 
@@ -199,19 +215,19 @@ def nonambigqa(row: Mapping[str, Any], number: int) -> Question:
 def puqa(row: Mapping[str, Any], number: int) -> Question:
     """PUQA: questions about papers newer than the model; all unknown, so no answers."""
     meta = {k: row[k] for k in ("title", "authors", "year", "label") if row.get(k) is not None}
-    return Question(id=id_field(row, number), question=text_field(row, "question"), meta=meta)
+    return Question(id=id_field(row, number), question=question_text(row, "question"), meta=meta)
 
 
 def pkqa(row: Mapping[str, Any], number: int) -> Question:
     """PKQA: questions the model knows; one reference answer."""
     meta = {k: row[k] for k in ("topic", "label") if row.get(k) is not None}
-    return Question(id=id_field(row, number), question=text_field(row, "question"),
+    return Question(id=id_field(row, number), question=question_text(row, "question"),
                     answers=_require_answers(answers_field(row, "answer"), "answer"), meta=meta)
 
 
 def mmlu(row: Mapping[str, Any], number: int) -> Question:
     """MMLU: the options are ``choices`` and the answer is an index (``answer`` or ``target``)."""
-    question = text_field(row, "mmlu_question", "question")
+    question = question_text(row, "mmlu_question", "question")
     if row.get("choices") is None:
         raise RowError("choices", "missing")
     choices = string_list("choices", row["choices"])
@@ -229,7 +245,7 @@ def selfaware(row: Mapping[str, Any], number: int) -> Question:
     meta = {"answerable": answerable}
     if row.get("source") is not None:
         meta["source"] = row["source"]
-    return Question(id=id_field(row, number, ("question_id", "id")), question=text_field(row, "question"),
+    return Question(id=id_field(row, number, ("question_id", "id")), question=question_text(row, "question"),
                     answers=answers_field(row, "answer"), meta=meta)
 
 
