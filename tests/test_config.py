@@ -56,6 +56,29 @@ def test_errors_name_file_and_key(tmp_path):
         parse_config({}, overrides=["probe.m"])
 
 
+def test_an_error_from_an_override_names_the_override_not_the_file(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("name: x\nprobe:\n  m: 4\n  temperature: hot\n")
+    with pytest.raises(DataError) as exc:  # the file's own mistake still names its line
+        load_config(path, ["probe.m=5"])
+    assert str(exc.value).startswith(f"{path}:4: field 'probe.temperature': expected float")
+    path.write_text("name: x\nprobe:\n  m: 4\n")
+    with pytest.raises(DataError) as exc:
+        load_config(path, ["probe.m=five"])
+    assert str(exc.value) == "--set probe.m=five: field 'probe.m': expected int, got 'five'"
+    with pytest.raises(DataError, match=r"^--set probe.mm=5: field 'probe.mm': unknown key"):
+        load_config(path, ["probe.mm=5"])
+    with pytest.raises(DataError, match=r"^--set method_train=\{dpo: \{lrr: 1\}\}: field 'method_train.dpo.lrr'"):
+        load_config(path, ["method_train={dpo: {lrr: 1}}"])
+    with pytest.raises(DataError, match=r"^--set probe.m=\[1: field 'probe.m': invalid YAML value"):
+        load_config(path, ["probe.m=[1"])
+    # method_train is checked when the config is read, not stages later when its method trains
+    path.write_text("name: x\nmethod_train:\n  dpo:\n    lr: 1.0e-5\n    epochz: 2\n")
+    with pytest.raises(DataError) as exc:
+        load_config(path)
+    assert str(exc.value).startswith(f"{path}:5: field 'method_train.dpo.epochz': unknown key")
+
+
 def test_a_bounded_key_names_its_field_and_bound(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("name: x\neval:\n  max_accuracy_drop: 0.03\n  budget_confidence: 1.0\n")

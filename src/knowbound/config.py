@@ -299,6 +299,16 @@ def build_section(cls: type, data: dict, where: str) -> Any:
     return _build(cls, data, where, "<config>")
 
 
+def _check_method_train(cfg: RunConfig, path: str) -> None:
+    """Each ``method_train`` entry's keys and values, checked when the config is read rather than
+    when its method trains, stages later (the train stage merges them into ``train`` again)."""
+    for method, keys in cfg.method_train.items():
+        if not isinstance(keys, dict):
+            raise DataError(path, f"expected a mapping of train keys, got {type(keys).__name__}",
+                            field=f"method_train.{method}")
+        _build(TrainConfig, {**to_dict(TrainConfig()), **keys}, f"method_train.{method}", path)
+
+
 def _set_path(data: dict, dotted: str, value: Any) -> None:
     keys = dotted.split(".")
     node = data
@@ -314,14 +324,32 @@ def parse_config(data: dict, path: str = "<config>", overrides: list[str] = ()) 
     import yaml
 
     data = json.loads(json.dumps(data or {}))  # deep copy
+    set_by: dict[str, str] = {}  # dotted key -> the override that set it (the last one wins)
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep:
             raise KnowboundError(f"override '{item}' is not key=value")
-        _set_path(data, key.strip(), yaml.safe_load(raw))
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise DataError(f"--set {item}", f"invalid YAML value: {getattr(exc, 'problem', exc)}",
+                            field=key.strip()) from None
+        _set_path(data, key.strip(), value)
+        set_by[key.strip()] = item
     if "train" in data and isinstance(data["train"], dict) and isinstance(data["train"].get("lora"), dict):
         data["train"]["lora"] = dict(data["train"]["lora"])
-    return _build(RunConfig, data, "", path)
+    try:
+        cfg = _build(RunConfig, data, "", path)
+        _check_method_train(cfg, path)
+        return cfg
+    except DataError as exc:
+        # A bad value or key that came from an override is the override's fault, not the file's.
+        field = exc.field or ""
+        owner = next((item for key, item in reversed(set_by.items())
+                      if field == key or field.startswith((key + ".", key + "["))), None)
+        if owner is None:
+            raise
+        raise DataError(f"--set {owner}", exc.message, field=exc.field) from None
 
 
 def load_config(path: str | Path, overrides: list[str] = ()) -> RunConfig:
@@ -343,7 +371,7 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> RunConfig:
         return parse_config(data or {}, str(path), overrides)
     except DataError as exc:
         line = _key_lines(path.read_text(encoding="utf-8")).get(exc.field or "")
-        if line is None or exc.line is not None:
+        if line is None or exc.line is not None or exc.path != str(path):
             raise
         raise DataError(exc.path, exc.message, line=line, field=exc.field) from None
 
