@@ -13,6 +13,10 @@ def test_iter_jsonl_names_file_and_line_of_truncated_row(tmp_path):
         list(iter_jsonl(p))
     assert exc.value.line == 2
     assert str(exc.value).startswith(f"{p}:2: invalid JSON")
+    p.write_text('{"id": 1}\n{"id": 2, "answers": ["Madrid"],\n')  # cut after a comma
+    with pytest.raises(DataError) as exc:
+        list(iter_jsonl(p))
+    assert str(exc.value) == f"{p}:2: invalid JSON (Expecting property name enclosed in double quotes, column 33)"  # the end of the line
 
 
 def test_iter_jsonl_non_utf8_and_skip(tmp_path):

@@ -36,7 +36,7 @@ def iter_jsonl(path: str | os.PathLike, on_error: ErrorHandler | None = None) ->
                 continue
             seen_any = True
             try:
-                text = raw.decode("utf-8")
+                text = raw.decode("utf-8").rstrip("\r\n")  # a cut line's error: its own column
             except UnicodeDecodeError as exc:
                 _fail(DataError(str(path), f"not UTF-8 text (byte {exc.start})", line_no), on_error)
                 continue
