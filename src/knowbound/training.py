@@ -36,6 +36,9 @@ class TrainResult:
     # Summaries of the trainer's logs (GRPO: reward, frac_reward_zero_std, ...), also written to
     # knowbound_training.json beside the weights.
     summary: dict[str, Any] = field(default_factory=dict)
+    # The trainer's mean loss over the whole training (its last log entry): the only loss there is
+    # when training ends before the first logging step (``final_loss`` None then).
+    mean_loss: float | None = None
 
 
 def _precision(cfg: TrainConfig) -> dict[str, bool]:
@@ -189,7 +192,8 @@ def _run_and_save(make_trainer, rows: Sequence[dict], out_dir: Path, cfg: TrainC
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return TrainResult(str(out_dir), len(rows), output.global_step, time.perf_counter() - start,
-                       losses[-1]["loss"] if losses else None, summary)
+                       losses[-1]["loss"] if losses else None, summary,
+                       next((h["train_loss"] for h in reversed(history) if "train_loss" in h), None))
 
 
 # Logged GRPO metrics summarised into a training record: the share of prompts whose sampled

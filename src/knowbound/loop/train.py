@@ -180,8 +180,11 @@ def _output(run: RunDir, method: Method) -> Output:
         rows = read_jsonl(run.dir / "data" / f"{name}.jsonl")
         run.free_models()  # free the memory of a loaded model before training
         result = train(run.model_path, rows, path, train_config(view, method))
-        run.log(f"train: {name}: {result.rows} rows, {result.steps} steps, {result.seconds:.0f} s, "
-                f"final loss {result.final_loss if result.final_loss is None else round(result.final_loss, 4)}")
+        if result.final_loss is not None:
+            loss = f"final loss {round(result.final_loss, 4)}"
+        else:  # no step reached train.logging_steps: the trainer's mean over the whole training
+            loss = f"mean loss {None if result.mean_loss is None else round(result.mean_loss, 4)}"
+        run.log(f"train: {name}: {result.rows} rows, {result.steps} steps, {result.seconds:.0f} s, {loss}")
 
     reads, uses = _declared(method)
     return Output(f"train/{name}", (path,), work, reads=reads, uses=uses, after=(f"build/{name}",),
