@@ -479,3 +479,11 @@ def test_answer_logprobs_after_read_the_tails_tokens(hf_backend, monkeypatch, ch
         expected = sum(float(logp[i - 1, ids[i]]) for i in range(len(ids) - n, len(ids))) if n else 0.0
         assert value == pytest.approx(expected, abs=1e-4)
     assert got[1] == 0.0 and got[3] == 0.0 and got[0] < 0 and got[2] < 0 and got[4] < 0
+
+
+def test_a_local_model_path_that_does_not_exist_is_named_as_such(tmp_path):
+    from knowbound.errors import KnowboundError
+
+    missing = tmp_path / "no-such-model"
+    with pytest.raises(KnowboundError, match=f"^cannot load model '{missing}': no such file or directory$"):
+        get_backend("hf", model=str(missing))

@@ -126,6 +126,10 @@ class HFBackend:
         self.dtype = pick_dtype(self.device, dtype)
         if isinstance(model, str):
             self.model_name = model
+            model = os.path.expanduser(model)
+            if model.startswith(("/", "./", "../")) and not os.path.exists(model):
+                # a local path, not a Hub name: say so, not the Hub's "Repo id must be in the form ..."
+                raise KnowboundError(f"cannot load model '{model}': no such file or directory")
             try:
                 model = AutoModelForCausalLM.from_pretrained(model, dtype=self.dtype)
             except OSError as exc:
