@@ -35,6 +35,16 @@ def test_a_stage_runs_alone_on_a_run_directory(micro_world, tmp_path):
         eval_stage.run(rundir)
 
 
+def test_a_world_set_that_does_not_exist_is_named_before_any_set_is_loaded(micro_world, tmp_path):
+    cfg = parse_config({"name": "typo", "runs_dir": str(tmp_path),
+                        "model": {"world": "micro", "world_dir": str(micro_world), "threads": 1},
+                        "data": {"eval": {"test": {"source": "world:tset"}}}})
+    with pytest.raises(KnowboundError, match=r"^set source 'world:tset': the knowledge world has no such set "
+                                             r"\(known: fictional, paraphrase, popular, test, train;"):
+        run_loop(cfg, until="questions", log=lambda _: None)
+    assert not (tmp_path / "typo" / "questions" / "train.jsonl").exists()
+
+
 def test_a_view_reads_only_declared_keys():
     cfg = parse_config({"probe": {"m": 3}, "method_train": {"dpo": {"lr": 1e-5}}})
     view = ConfigView(cfg, frozenset({"probe.m", "method_train.dpo", "seed"}), "test")

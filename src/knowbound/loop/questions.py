@@ -26,7 +26,13 @@ def resolve_source(run: RunDir, source: str) -> str:
     if source.startswith("world:"):
         if "world" not in run.sources:
             raise KnowboundError(f"set source '{source}' needs model.world in the config")
-        return str(Path(run.sources["world"]) / f"{source.split(':', 1)[1]}.jsonl")
+        folder = Path(run.sources["world"])
+        path = folder / f"{source.split(':', 1)[1]}.jsonl"
+        if not path.is_file():
+            known = ", ".join(sorted(p.stem for p in folder.glob("*.jsonl")))
+            raise KnowboundError(f"set source '{source}': the knowledge world has no such set "
+                                 f"(known: {known}; files in {folder})")
+        return str(path)
     return source
 
 
