@@ -103,3 +103,14 @@ def test_sample_shards_then_merge_cli(tmp_path, capsys):
     assert main(["merge", str(tmp_path / "bad.jsonl"), str(tmp_path / "part0.jsonl"),
                  "--questions", str(questions)]) == 1
     assert "samples missing" in capsys.readouterr().err
+
+
+def test_a_shard_without_questions_says_so(tmp_path, capsys):
+    questions = write_questions(tmp_path / "q.jsonl", make_questions(4))
+    with ChatServer(replies="Oslo") as server:
+        assert main(["sample", "--backend", "openai", "--model", "m", "--questions", str(questions), "--n", "1",
+                     "--batch-size", "100", "--no-progress", "--base-url", server.base_url, "--shard", "1/2",
+                     "--out", str(tmp_path / "part1.jsonl")]) == 0
+        assert server.count == 0
+    out = capsys.readouterr().out
+    assert "warning: shard 1/2 has no questions" in out and "4 questions make 1 chunk; a --batch-size of at most 2" in out

@@ -91,10 +91,16 @@ def load_question_set(source: str, adapter: str | None = None):
 def run(args: argparse.Namespace) -> int:
     from knowbound.backends import open_backend
     from knowbound.output import message
-    from knowbound.sampling import parse_shard, sample_questions
+    from knowbound.sampling import chunk_questions, parse_shard, sample_questions
 
     shard = parse_shard(args.shard) if args.shard else None
     questions = load_question_set(args.questions, args.question_format)
+    if shard and not chunk_questions(questions, args.batch_size, shard):
+        chunks = -(-len(questions) // args.batch_size)
+        message(f"warning: shard {shard[0]}/{shard[1]} has no questions: shards take whole chunks of --batch-size "
+                f"{args.batch_size} questions, and {len(questions)} questions make {chunks} "
+                f"chunk{'s' if chunks != 1 else ''}; a --batch-size of at "
+                f"most {max(1, len(questions) // shard[1])} (the same for every shard) gives each shard work")
     backend = open_backend(args.backend, args.model, model_settings=args, adapter=args.adapter)
     stats = sample_questions(
         questions, backend, args.out, n=args.n, temperature=args.temperature, top_p=args.top_p,
