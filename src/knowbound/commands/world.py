@@ -9,18 +9,18 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="world_command", metavar="ACTION", required=True)
+    presets = "v2 (the demo's), v2-wide (v2 with a 6.5M-parameter model), tiny (world v1), small, or micro (tests)"
+    seed = "the world's seed: its people, facts, corpus and models (default 0, the demo's)"
+    out = "cache directory (default: $KNOWBOUND_CACHE/worlds or ~/.cache/knowbound/worlds)"
     build = sub.add_parser("build", help="generate the world and train its models (cached by config hash)")
-    build.add_argument("--preset", default="v2",
-                       help="v2 (the demo's), v2-wide (v2 with a 6.5M-parameter model), tiny (world v1), small, "
-                            "or micro (tests)")
-    build.add_argument("--seed", type=int, default=0)
-    build.add_argument("--out", type=Path, default=None,
-                       help="cache directory (default: $KNOWBOUND_CACHE/worlds or ~/.cache/knowbound/worlds)")
+    build.add_argument("--preset", default="v2", help=presets)
+    build.add_argument("--seed", type=int, default=0, help=seed)
+    build.add_argument("--out", type=Path, default=None, help=out)
     build.add_argument("--no-eval", action="store_true", help="skip the check of the chat model")
     path = sub.add_parser("path", help="print where the world for a preset and seed is (or would be)")
-    path.add_argument("--preset", default="v2")
-    path.add_argument("--seed", type=int, default=0)
-    path.add_argument("--out", type=Path, default=None)
+    path.add_argument("--preset", default="v2", help=presets)
+    path.add_argument("--seed", type=int, default=0, help=seed)
+    path.add_argument("--out", type=Path, default=None, help=out)
 
 
 def run(args: argparse.Namespace) -> int:
