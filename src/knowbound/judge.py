@@ -307,7 +307,7 @@ class Rejudge:
                 self.unparsed += 1
             elif r.verdict is None:
                 self.failed += 1
-                self.first_error = self.first_error or r.error
+                self.first_error = self.first_error or r.error or "no reply"
         return [r.verdict for r in results]
 
 
