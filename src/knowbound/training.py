@@ -98,6 +98,12 @@ def _checkpointing_field() -> str:
     return "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
 
 
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def _trainer_args(cfg: TrainConfig, out_dir: str, n_rows: int) -> dict[str, Any]:
     return dict(
         output_dir=out_dir,
@@ -116,6 +122,7 @@ def _trainer_args(cfg: TrainConfig, out_dir: str, n_rows: int) -> dict[str, Any]
         report_to="none",
         **{_checkpointing_field(): False},  # tiny models: recomputation costs more than it saves
         dataloader_num_workers=0,
+        dataloader_pin_memory=_cuda(),  # pinned memory helps only a GPU (and warns on a CPU)
         **_precision(cfg),
         **cfg.extra,
     )
