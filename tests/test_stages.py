@@ -35,6 +35,26 @@ def test_a_stage_runs_alone_on_a_run_directory(micro_world, tmp_path):
         eval_stage.run(rundir)
 
 
+def test_opening_a_run_leaves_its_manifest_header_until_something_is_computed(micro_world, tmp_path):
+    import json
+
+    cfg = parse_config({"name": "moved", "runs_dir": str(tmp_path), "seed": 0,
+                        "model": {"world": "micro", "world_dir": str(micro_world), "threads": 1},
+                        "probe": {"m": 2, "max_new_tokens": 8, "batch_size": 40}, "methods": ["absolute"]})
+    run_loop(cfg, until="label", log=lambda _: None)
+    manifest = tmp_path / "moved" / "manifest.json"
+    made_elsewhere = {**json.loads(manifest.read_text()), "versions": {"git": "another-commit"}}
+    manifest.write_text(json.dumps(made_elsewhere))
+    rundir = open_run(tmp_path / "moved", log=lambda _: None)
+    assert label.run(rundir).skipped == ("label",)
+    assert json.loads(manifest.read_text()) == made_elsewhere  # read and skipped: nothing claimed
+    (rundir.dir / "knowledge.jsonl").unlink()
+    assert label.run(rundir).ran == ("label",)
+    after = json.loads(manifest.read_text())
+    assert after["versions"]["git"] != "another-commit" and "torch" in after["versions"]
+    assert after["model"] == made_elsewhere["model"] and after["stages"]["label"]["status"] == "done"
+
+
 def test_a_world_set_that_does_not_exist_is_named_before_any_set_is_loaded(micro_world, tmp_path):
     cfg = parse_config({"name": "typo", "runs_dir": str(tmp_path),
                         "model": {"world": "micro", "world_dir": str(micro_world), "threads": 1},

@@ -138,6 +138,10 @@ class RunDir:
     served_model: str = ""  # the model's name for a server backend (model.path as written)
     digests: dict[str, str] = field(default_factory=dict)  # output key -> digest (stage_digests)
     results: dict[str, StageResult] = field(default_factory=dict)  # stage -> what it did (run_loop)
+    # The manifest's header for this session (model, versions, ...), held back while nothing is
+    # computed over a run that has finished outputs: opening a run to read it or to skip its
+    # stages must not claim that outputs made elsewhere came from this machine and commit.
+    pending_header: dict | None = None
     _backends: dict = field(default_factory=dict)
     _questions: dict = field(default_factory=dict)
 
@@ -155,6 +159,9 @@ class RunDir:
 
     def _record(self, key: str, record: dict) -> None:
         m = self.manifest()
+        if self.pending_header is not None:  # the first output computed in this session
+            m.update(self.pending_header)
+            self.pending_header = None
         m.setdefault("stages", {})[key] = record
         write_json(self.manifest_path, m)
 
@@ -292,18 +299,22 @@ def prepare(cfg: RunConfig, log: Log = print) -> RunDir:
     resolve_model(run)
     run.dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run.dir / "config.yaml", dump_config(cfg))
-    m = run.manifest()
-    m.update({"name": cfg.name, "seed": cfg.seed, "config_hash": config_hash(cfg), "model": run.model_id,
-              "versions": environment()})
+    header = {"name": cfg.name, "seed": cfg.seed, "config_hash": config_hash(cfg), "model": run.model_id,
+              "versions": environment()}
     if run.provenance:
-        m["model_source"] = run.provenance
+        header["model_source"] = run.provenance
     sources = [cfg.data.train.source, *(spec.source for spec in cfg.data.eval.values())]
     if any(src.startswith("geofacts:") for src in sources):
         from knowbound.datasets.geofacts import provenance
 
-        m["data_source"] = {"geofacts": provenance()}
-    m.setdefault("stages", {})
-    write_json(run.manifest_path, m)
+        header["data_source"] = {"geofacts": provenance()}
+    m = run.manifest()
+    if any(r.get("status") == "done" for r in m.get("stages", {}).values()):
+        run.pending_header = header  # written with the first output this session computes
+    else:
+        m.update(header)
+        m.setdefault("stages", {})
+        write_json(run.manifest_path, m)
     run.digests = stage_digests(run)
     return run
 
