@@ -49,3 +49,12 @@ def test_write_json_is_atomic_and_leaves_no_temp(tmp_path):
     write_json(p, {"x": 1})
     assert json.loads(p.read_text()) == {"x": 1}
     assert [f.name for f in p.parent.iterdir()] == ["m.json"]
+
+
+def test_whole_files_get_the_mode_of_the_umask_not_tempfiles_0600(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    write_json(tmp_path / "m.json", {"a": 1})
+    assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o666 & ~mask

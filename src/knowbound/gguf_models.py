@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Callable
 
 from knowbound.errors import KnowboundError
+from knowbound.io import usual_mode
 
 Log = Callable[[str], None]
 
@@ -170,6 +171,7 @@ def convert_gguf(gguf: Path, log: Log = print) -> ResolvedModel:
         tokenizer.save_pretrained(tmp)
         if out.exists():
             shutil.rmtree(out)
+        usual_mode(tmp)
         tmp.rename(out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

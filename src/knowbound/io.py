@@ -7,6 +7,7 @@ file and renamed into place.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -69,6 +70,19 @@ def dumps(row: Mapping[str, Any]) -> str:
     return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
 
 
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0o022)  # read once: os.umask can only be read by setting it
+    os.umask(mask)
+    return mask
+
+
+def usual_mode(path: str | os.PathLike) -> None:
+    """Give a file or folder made by ``tempfile`` (mode 0600 / 0700) the mode ``open`` or ``mkdir``
+    would have given it under the process's umask, so that outputs can be shared and served."""
+    os.chmod(path, (0o777 if os.path.isdir(path) else 0o666) & ~_umask())
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write a whole file so that readers see the old or the new content, never a part."""
     path = Path(path)
@@ -79,6 +93,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        usual_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
