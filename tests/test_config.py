@@ -79,6 +79,21 @@ def test_an_error_from_an_override_names_the_override_not_the_file(tmp_path):
     assert str(exc.value).startswith(f"{path}:5: field 'method_train.dpo.epochz': unknown key")
 
 
+def test_a_float_in_exponent_notation_without_a_dot_is_a_float(tmp_path):
+    # YAML 1.1 (PyYAML) reads 1e-3 as a string; users write it, in files and in --set
+    path = tmp_path / "run.yaml"
+    path.write_text("name: x\ntrain:\n  lr: 1e-3\n")
+    cfg = load_config(path, ["eval.max_accuracy_drop=3E-2", "method_train={dpo: {lr: 5e-6}}"])
+    assert (cfg.train.lr, cfg.eval.max_accuracy_drop) == (0.001, 0.03)
+    assert config_hash(cfg) == config_hash(load_config(path, ["eval.max_accuracy_drop=0.03",
+                                                              "method_train={dpo: {lr: 5e-6}}"]))
+    assert config_hash(cfg) != config_hash(load_config(path, ["eval.max_accuracy_drop=0.04",
+                                                              "method_train={dpo: {lr: 5e-6}}"]))
+    assert method_train_config(cfg, "dpo").lr == 5e-6
+    with pytest.raises(DataError, match=r"field 'train.lr': expected float, got '1e-3x'"):
+        parse_config({"train": {"lr": "1e-3x"}})
+
+
 def test_a_bounded_key_names_its_field_and_bound(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("name: x\neval:\n  max_accuracy_drop: 0.03\n  budget_confidence: 1.0\n")
