@@ -55,6 +55,15 @@ def test_score_rows_and_files_agree(tmp_path):
         k: result[k] for k in ("accuracy", "honesty", "transitions")}
 
 
+def test_score_takes_the_thresholds_of_the_threshold_score(tmp_path):
+    # 1 right, 2 refused, 1 wrong of 4: (1 - t / (1 - t)) / 4
+    scores = knowbound.score(ROWS, n_bootstrap=0)["threshold_score"]
+    assert scores == pytest.approx({"0.5": 0.0, "0.75": -0.5, "0.9": -2.0})
+    (tmp_path / "new.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    assert knowbound.score(tmp_path / "new.jsonl", n_bootstrap=0, thresholds=[0.8])["threshold_score"] == {
+        "0.8": pytest.approx(-0.75)}
+
+
 def test_load_questions_normalises_rows(tmp_path):
     path = tmp_path / "q.jsonl"
     path.write_text(json.dumps({"question": "Capital of France?", "answers": ["Paris", "Paname"]}) + "\n")

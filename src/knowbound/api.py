@@ -71,14 +71,18 @@ def run(config_or_path: RunConfig | Mapping | str | os.PathLike, overrides: Sequ
 def score(predictions: str | os.PathLike | Iterable[Mapping[str, Any]],
           reference: str | os.PathLike | Iterable[Mapping[str, Any]] | None = None, *, scoring: str = "default",
           skip_bad: bool = False, n_bootstrap: int = 1000, seed: int = 0, ece_bins: int = 15,
-          rejudge: Callable[[list[dict]], list[bool | None]] | None = None) -> dict[str, Any]:
+          rejudge: Callable[[list[dict]], list[bool | None]] | None = None,
+          thresholds: Sequence[float] | None = None) -> dict[str, Any]:
     """Grade predictions (a file, or rows as dicts) and return their metrics; with ``reference``
     (the unaligned model's answers to the same questions) also over-conservativeness, prudence,
-    honesty and the transitions. ``scoring="paper"`` applies the official rules. Same keys as
+    honesty and the transitions. ``scoring="paper"`` applies the official rules; ``thresholds``
+    are the t of the threshold scores (default 0.5, 0.75, 0.9). Same keys as
     ``knowbound score --output``."""
     from knowbound import scoring as scorer
 
     options = dict(skip_bad=skip_bad, rejudge=rejudge, n_bootstrap=n_bootstrap, seed=seed, ece_bins=ece_bins)
+    if thresholds is not None:
+        options["thresholds"] = tuple(thresholds)
     if isinstance(predictions, (str, os.PathLike)):
         if reference is not None and not isinstance(reference, (str, os.PathLike)):
             raise TypeError("reference must be a file when predictions are")
