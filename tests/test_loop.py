@@ -142,17 +142,51 @@ def test_a_served_model_is_probed_over_http_and_its_pik_head_reads_hf_states(wor
                       "eval": {"test": {"source": "world:test", "limit": 30}}}
     with ChatServer(backend=get_backend("hf", model=str(chat), threads=1)) as server:
         config["model"].update(backend="openai", base_url=server.base_url, extra_body={"top_k": 0})
-        run = run_loop(parse_config(config), log=lambda _: None)
+        logs: list[str] = []
+        run = run_loop(parse_config(config), log=logs.append)
         requests = list(server.requests)
     assert requests and all(body["top_k"] == 0 for body in requests)
     metrics = json.loads((run.dir / "metrics.json").read_text())
     assert "pik" in metrics and "max-probability" not in metrics
+    assert any(line.startswith("eval: baseline max-probability left out: a server need not") for line in logs)
     head = json.loads((run.dir / "models" / "pik" / "pik_head.json").read_text())
     rows = [json.loads(line) for line in (run.dir / "predictions" / "pik" / "test.jsonl").read_text().splitlines()]
     assert len(rows) == 30
     graded = [r for r in rows if r["confidence"] is not None]
     assert graded and all(0.0 <= r["confidence"] <= 1.0 for r in graded)
     assert all((r["label"] == "idk") == (r["confidence"] < head["threshold"]) for r in graded)
+
+
+def test_answers_that_fail_in_eval_leave_it_not_done_and_a_rerun_asks_again(world_root, tmp_path):
+    """A server that goes down after the probe: eval is an error naming the failures, not a done
+    output that scores them as missing answers; back up, the same command finishes it."""
+    from knowbound.backends import get_backend
+    from knowbound.errors import KnowboundError
+    from knowbound.testing.server import ChatServer, Faults
+    from knowbound.world.build import build_world
+    from knowbound.world.config import preset
+
+    chat = build_world(preset("micro"), world_root, log=lambda _: None).chat_model
+    config = mini_config(world_root, tmp_path, "down")
+    config["methods"] = ["prompt"]
+    config["data"] = {"train": {"source": "world:train", "limit": 20},
+                      "eval": {"test": {"source": "world:test", "limit": 10}}}
+    config["eval"] = {**config["eval"], "baselines": ["oracle", "self-consistency"], "consistency_samples": 2}
+    with ChatServer(backend=get_backend("hf", model=str(chat), threads=1)) as server:
+        config["model"].update(backend="openai", base_url=server.base_url)
+        cfg = parse_config(config)
+        run_loop(cfg, until="label", log=lambda _: None)
+        server.faults = Faults(fail_every=1, fail_status=401)  # every request refused from here on
+        with pytest.raises(KnowboundError, match=r"^eval: .*: 10 of 10 answers failed \(HTTP 401"):
+            run_loop(cfg, log=lambda _: None)
+        manifest = json.loads((tmp_path / "down" / "manifest.json").read_text())["stages"]
+        assert manifest["eval/unaligned/test"]["status"] == "running"
+        assert "metrics" not in manifest
+        server.faults = Faults()
+        run = run_loop(cfg, log=lambda _: None)
+    rows = [json.loads(line) for line in (run.dir / "predictions" / "unaligned" / "test.jsonl").read_text().splitlines()]
+    assert len(rows) == 10 and all(r["label"] is not None and "error" not in r for r in rows)
+    assert json.loads((run.dir / "metrics.json").read_text())["unaligned"]["test"]["failed"] == 0
 
 
 def test_a_pik_head_with_samples_learns_from_them_and_is_scored_on_greedy_answers(world_root, tmp_path):

@@ -16,6 +16,7 @@ import math
 from typing import Callable
 
 from knowbound.baselines import BASELINES, Baseline
+from knowbound.errors import KnowboundError
 from knowbound.loop.probe import MODEL_READS, MODEL_USES, server_reads
 from knowbound.loop.rundir import ConfigView, Output, RunDir, budget_confidence, budget_reads
 from knowbound.methods.phrases import REFUSAL
@@ -36,15 +37,16 @@ def consistency_k(view: ConfigView) -> int:
 def run_baselines(run: RunDir) -> list[Baseline]:
     """The configured baselines that apply to this run (``exposure-rule`` needs the knowledge world,
     ``max-probability`` the hf backend's log-probabilities)."""
-    out = []
-    for name in run.cfg.eval.baselines:
-        b = BASELINES[name]
-        if b.needs == "exposure" and not run.cfg.model.world:
-            continue
-        if b.needs == "logprob" and run.cfg.model.backend != "hf":
-            continue  # a server need not report the answer's log-probability
-        out.append(b)
-    return out
+    return [BASELINES[name] for name in run.cfg.eval.baselines if not left_out(run, BASELINES[name])]
+
+
+def left_out(run: RunDir, b: Baseline) -> str | None:
+    """Why a configured baseline does not apply to this run, or None."""
+    if b.needs == "exposure" and not run.cfg.model.world:
+        return "it needs the knowledge world's exposure counts"
+    if b.needs == "logprob" and run.cfg.model.backend != "hf":
+        return "a server need not report the answer's log-probability (it needs the hf backend)"
+    return None
 
 
 def _needs_samples(run: RunDir) -> bool:
@@ -76,6 +78,8 @@ def _sample_output(run: RunDir, set_name: str) -> Output:
                                  stop=view.model.stop)
         run.log(f"eval: samples on {set_name}: {k} per question for self-consistency "
                 f"({stats.generated} generated, {stats.skipped} already done)")
+        if stats.failed:  # as the probe: not done, and a re-run asks again for the failed ones only
+            raise KnowboundError(f"eval: samples on {set_name}: {stats.failed} samples failed; re-run to retry them")
 
     return Output(f"eval/samples/{set_name}", (path,), work, reads=SAMPLE_READS + server_reads(run), uses=SAMPLE_USES,
                   after=(f"questions/{set_name}",), identity={"model": run.model_id}, resumable=True)

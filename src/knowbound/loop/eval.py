@@ -97,6 +97,15 @@ def predict(backend, questions: Sequence[Question], method: Method | None, promp
     return rows
 
 
+def check_failed(rows: Sequence[Prediction], what: str) -> None:
+    """An error when answers failed to generate (a server that went down): the output is then not
+    done, and a re-run asks again, rather than scoring the failures as missing answers."""
+    failed = [r for r in rows if r.label is None]
+    if failed:
+        raise KnowboundError(f"eval: {what}: {len(failed)} of {len(rows)} answers failed "
+                             f"({failed[0].error or 'no error text'}); re-run to retry them")
+
+
 def fit_path(run: RunDir, model: str):
     """Where a model's (or baseline's) threshold fit is written."""
     return run.dir / "predictions" / model / f"{FIT}.json"
@@ -161,9 +170,11 @@ def _output(run: RunDir, model: str, method: Method | None, set_name: str) -> Ou
         from knowbound.io import write_jsonl
 
         backend = run.backend(model if trained else UNALIGNED, view)
-        rows = [r.to_dict() for r in predict(backend, run.questions(set_name), method, view.prompt,
-                                             max_new_tokens=view.eval.max_new_tokens, mode=view.grading,
-                                             stop=() if trained else view.model.stop)]
+        predictions = predict(backend, run.questions(set_name), method, view.prompt,
+                              max_new_tokens=view.eval.max_new_tokens, mode=view.grading,
+                              stop=() if trained else view.model.stop)
+        check_failed(predictions, f"{model} on {set_name}")
+        rows = [r.to_dict() for r in predictions]
         if by_threshold:
             from knowbound.baselines import withhold
 
@@ -241,6 +252,7 @@ def _fit_output(run: RunDir, model: str, method: Method) -> Output:
         backend = run.backend(model, view)
         rows = predict(backend, questions, method, view.prompt, max_new_tokens=view.eval.max_new_tokens,
                        mode=view.grading)
+        check_failed(rows, f"{model} on train, for its threshold")
         reference = {i.question.id: i.knowledge.greedy_label for i in read_knowledge(run.dir, questions)}
         ok = [r for r in rows if r.label is not None and r.confidence is not None and reference.get(r.id)]
         if not ok:  # a verbal-confidence model that stated none (it refused everything): withhold nothing
@@ -266,4 +278,11 @@ def _fit_output(run: RunDir, model: str, method: Method) -> Output:
 
 def run(rundir: RunDir) -> StageResult:
     """Answer every eval set with every model."""
+    from knowbound.baselines import BASELINES
+    from knowbound.loop.baseline_outputs import left_out
+
+    for name in rundir.cfg.eval.baselines:
+        why = left_out(rundir, BASELINES[name])
+        if why:
+            rundir.log(f"eval: baseline {name} left out: {why}")
     return rundir.run_stage(NAME, outputs(rundir))
