@@ -86,6 +86,24 @@ def test_failures_exceeding_max_failures_exit_non_zero_and_are_retried(tmp_path,
     assert "failed: 0" in capsys.readouterr().out
 
 
+def test_a_server_that_answers_nothing_stops_the_sampling_early(tmp_path, capsys):
+    """Two batches in which every request failed stop the run, naming the error; a re-run resumes."""
+    questions = write_questions(tmp_path / "q.jsonl", make_questions(8))
+    out = tmp_path / "s.jsonl"
+    args = ["sample", "--backend", "openai", "--model", "m", "--questions", str(questions), "--out", str(out),
+            "--n", "1", "--greedy", "--batch-size", "2", "--no-progress"]
+    with ChatServer(replies="Oslo", faults=Faults(fail_every=1, fail_status=401)) as server:  # a wrong key
+        assert main([*args, "--base-url", server.base_url]) == 1
+        assert server.count == 8  # 2 batches of 2 questions, a greedy and a sampled request each
+    err = capsys.readouterr().err
+    assert "every request of the last 2 batches failed (HTTP 401" in err and "re-run to resume" in err
+    assert [r["finish_reason"] for r in map(json.loads, out.read_text().splitlines())] == ["error"] * 8
+    with ChatServer(replies="Oslo") as server:
+        assert main([*args, "--base-url", server.base_url]) == 0
+        assert server.count == 16
+    assert "16 samples (0 already done, 16 generated" in capsys.readouterr().out
+
+
 def test_sample_shards_then_merge_cli(tmp_path, capsys):
     qs = make_questions(7)
     questions = write_questions(tmp_path / "q.jsonl", qs)

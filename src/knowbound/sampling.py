@@ -56,6 +56,10 @@ class SampleStats:
         return self.generated / self.seconds if self.seconds > 0 else 0.0
 
 
+# Batches in a row in which every request failed before sampling stops (with more batches to go).
+DEAD_CHUNKS = 2
+
+
 def parse_shard(text: str) -> tuple[int, int]:
     """``"i/n"`` -> (i, n), 0 <= i < n."""
     try:
@@ -145,7 +149,7 @@ def sample_questions(
         calls.append((SamplingParams(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
                                      stop=tuple(stop), seed=seed, first_index=first - 1), first))
     bar = _progress(todo, progress)
-    generated = failures = 0
+    generated = failures = dead = 0
     with JsonlAppender(out_path) as out:
         for chunk in chunks:
             rows = []
@@ -153,10 +157,20 @@ def sample_questions(
                 rows += _run_call(chunk, backend, params, first, prompt, best, done, temperature, seed)
             rows.sort(key=lambda r: (chunk_position(chunk, r.question_id), r.sample_index))
             out.write(r.to_dict() for r in rows)
-            generated += len(rows)
-            failures += sum(r.finish_reason == "error" for r in rows)
+            chunk_failures = sum(r.finish_reason == "error" for r in rows)
+            generated += len(rows) - chunk_failures
+            failures += chunk_failures
             bar.set_postfix(failed=failures, refresh=False)
             bar.update(len(rows))
+            dead = dead + 1 if rows and chunk_failures == len(rows) else 0
+            if dead == DEAD_CHUNKS and len(chunks) > DEAD_CHUNKS:
+                # A backend that answers nothing (a server that is down, a wrong URL or key) would
+                # otherwise take every remaining request through all its retries.
+                bar.close()
+                compact(out_path, questions)
+                error = next((r.error for r in rows if r.error), "no error text")
+                raise KnowboundError(f"{out_path}: every request of the last {DEAD_CHUNKS} batches failed "
+                                     f"({error}); stopped early. The rows so far are kept: re-run to resume")
     bar.close()
     failed = compact(out_path, questions)
     failed_planned = sum(1 for k in planned if k in failed)
