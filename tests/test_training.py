@@ -22,3 +22,13 @@ def test_a_training_shorter_than_its_logging_interval_still_reports_a_loss(tiny_
                    TrainConfig(epochs=1, batch_size=2, logging_steps=1, precision="fp32"))
     assert logged.steps == 2 and isinstance(logged.final_loss, float) and logged.final_loss > 0
     assert logged.mean_loss == pytest.approx(short.mean_loss, rel=1e-4)  # the same seed, the same steps
+
+
+def test_a_model_that_cannot_be_loaded_for_training_is_named_with_what_training_needs(tmp_path):
+    from knowbound.errors import KnowboundError
+
+    empty = tmp_path / "served-model"  # e.g. a server's model name, with no weights here
+    empty.mkdir()
+    with pytest.raises(KnowboundError, match=f"(?s)^cannot load '{empty}' to fine-tune it: .*\nMethods that train load"):
+        train(str(empty), ROWS, tmp_path / "out", TrainConfig(epochs=1, batch_size=2))
+    assert not (tmp_path / "out").exists()

@@ -87,7 +87,16 @@ def load_model(model_path: str, cfg: TrainConfig):
         )
     elif _precision(cfg)["bf16"]:
         kwargs["dtype"] = torch.bfloat16
-    return AutoModelForCausalLM.from_pretrained(model_path, **kwargs)
+    try:
+        return AutoModelForCausalLM.from_pretrained(model_path, **kwargs)
+    except (OSError, ValueError) as exc:  # ValueError: not a repo id, no tokenizer files
+        raise _not_loadable(model_path, exc) from exc
+
+
+def _not_loadable(path: str, exc: Exception) -> KnowboundError:
+    return KnowboundError(f"cannot load '{path}' to fine-tune it: {exc}\nMethods that train load the unaligned "
+                          "model's weights with transformers (model.path: a local folder or a Hub name), also "
+                          "when a server answers for it (model.backend: openai)")
 
 
 def _checkpointing_field() -> str:
@@ -159,7 +168,10 @@ def _training_model(model_path: str, cfg: TrainConfig, adapter: str | None = Non
 def _tokenizer(path: str):
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as exc:  # ValueError: not a repo id, no tokenizer files
+        raise _not_loadable(path, exc) from exc
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer

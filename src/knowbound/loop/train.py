@@ -25,7 +25,17 @@ READS = (*(f"train.{f.name}" for f in dataclasses.fields(TrainConfig)
 # Keys of one kind of training: (config fields, other keys its output reads). GRPO grades its own
 # samples, with the run's grading rule.
 KIND_ONLY: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {"dpo": (DPO_ONLY, ()), "grpo": (GRPO_ONLY, ("grading",))}
-USES = tuple(f"train.{k}" for k in LOG_ONLY)
+# The log interval, and the torch threads (model.threads: set here too, for a training that runs
+# in a process where no hf backend set them, such as a run with a server backend).
+USES = tuple(f"train.{k}" for k in LOG_ONLY) + ("model.threads",)
+
+
+def use_threads(view: ConfigView) -> None:
+    """``model.threads`` for training, as the hf backend sets it for generation."""
+    if view.model.threads:
+        import torch
+
+        torch.set_num_threads(view.model.threads)
 
 
 def train_config(view: ConfigView, method: Method) -> TrainConfig:
@@ -144,6 +154,7 @@ def _grpo_output(run: RunDir, method: Method) -> Output:
 
         rows = read_jsonl(run.dir / "data" / f"{name}.jsonl")
         run.free_models()
+        use_threads(view)
         cfg = train_config(view, method)
         model_path, adapter = run.model_path, None
         if warm is not None:
@@ -179,6 +190,7 @@ def _output(run: RunDir, method: Method) -> Output:
 
         rows = read_jsonl(run.dir / "data" / f"{name}.jsonl")
         run.free_models()  # free the memory of a loaded model before training
+        use_threads(view)
         result = train(run.model_path, rows, path, train_config(view, method))
         if result.final_loss is not None:
             loss = f"final loss {round(result.final_loss, 4)}"
